@@ -1,0 +1,1 @@
+"""Sources of rows. The registry maps source.type to an adapter."""

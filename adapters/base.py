@@ -1,0 +1,90 @@
+"""The Source protocol: the only seam between the engine and where rows live.
+
+An adapter reads rows and writes row updates back. It knows nothing of Revox
+or of the state store. Rows are located by key at write time, never by the
+position seen at read time, because people sort and insert rows while the
+daemon runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row as the user sees it.
+
+    key: the stable key (record Id, or the key column's text); None when the
+    key cell is still empty. line: 1-based position in the source (header = 1)
+    for messages and for the first key assignment; 0 where it has no meaning.
+    values: header or field name -> displayed text.
+    """
+
+    key: str | None
+    values: Mapping[str, str]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class RowUpdate:
+    """Cells to set on one row, found by key.
+
+    When the row has no key yet (first sight), ``line`` names where it was read
+    and ``values`` contains the key column: the adapter writes there only if
+    that row's key cell is still empty, so a row moved meanwhile is never
+    overwritten by mistake.
+    """
+
+    key: str
+    values: Mapping[str, str]
+    line: int | None = None
+
+
+@dataclass
+class WriteReport:
+    """What the source did with a list of updates.
+
+    written: keys whose updates are stored (they leave the outbox).
+    missing: keys whose row no longer exists (dropped with one log line).
+    failed: key -> reason, kept in the outbox for a later tick.
+    """
+
+    written: set[str] = field(default_factory=set)
+    missing: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Where a team's rows live."""
+
+    key_column: str | None
+    """The column that holds the row key, or None when the source has its own ids."""
+
+    def headers(self) -> list[str]:
+        """The column headers (or field names) as they are in the source, in order."""
+        ...
+
+    def read_rows(self) -> Iterator[Row]:
+        """Every data row, streamed. Blank rows may be skipped."""
+        ...
+
+    def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
+        """Apply the updates in as few requests as the source allows.
+
+        Columns missing from the source are created at the end of the header.
+        Values are written as literal text, never as formulas.
+        """
+        ...
+
+    def describe(self) -> str:
+        """A short, secret-free description for messages (a path, a sheet id)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...
