@@ -88,3 +88,29 @@ class Source(Protocol):
     def close(self) -> None:
         """Release connections and files."""
         ...
+
+
+@dataclass(frozen=True)
+class CallLog:
+    """One finished Revox call, for sources that keep an activity history (Salesforce Tasks).
+
+    call_id is the Revox call id: a source must create at most one activity per call_id,
+    even when the same CallLog is sent again after a crash.
+    """
+
+    call_id: str
+    key: str
+    subject: str
+    outcome: str | None
+    summary: str
+    ended_at: str | None
+    duration_seconds: int | None = None
+
+
+@runtime_checkable
+class CallLogger(Protocol):
+    """Optional: a Source that can also log each finished call as an activity."""
+
+    def log_calls(self, calls: Sequence[CallLog]) -> WriteReport:
+        """Create one activity per call_id not logged yet; report by call_id."""
+        ...
