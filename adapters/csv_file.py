@@ -1,0 +1,254 @@
+"""A CSV file as a source: the embedded default, and teams that export from another CRM.
+
+The file is the user's: every record we do not write to keeps its exact bytes (quoting,
+spacing, line endings), columns keep their order, a UTF-8 BOM is kept when present.
+Write-back streams the file into a temporary sibling, fsyncs it and renames it over the
+original, so a crash leaves either the old or the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapters.base import Row, RowUpdate, WriteReport
+from connector.errors import ConfigError, RetryableError
+
+log = logging.getLogger(__name__)
+_BOM = "\ufeff"
+# Spreadsheet programs run a cell that starts like this as a formula when they open a CSV.
+_FORMULA = re.compile(r"^(=|@|[+\-][^\d\s.]|\t|\r)")
+
+
+class CsvSourceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["csv"]
+    path: str = Field(description="The CSV file, relative to the mapping file")
+    key_column: str = "Revox ID"
+    delimiter: str | None = Field(None, description="Default: guessed among , ; and tab")
+    escape_formulas: bool = Field(
+        True, description="Prefix ' to written values that a spreadsheet would run as formulas"
+    )
+
+
+def norm(header: str) -> str:
+    """How headers are compared: case and surrounding spaces ignored."""
+    return header.strip().casefold()
+
+
+class _Recorder:
+    """Line iterator for csv.reader that remembers the raw text of the current record."""
+
+    def __init__(self, f: IO[str]) -> None:
+        self._f = f
+        self._buf: list[str] = []
+
+    def __iter__(self) -> _Recorder:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._f)
+        self._buf.append(line)
+        return line
+
+    def take(self) -> str:
+        raw = "".join(self._buf)
+        self._buf.clear()
+        return raw
+
+
+class CsvSource:
+    """Source over one CSV file."""
+
+    def __init__(self, config: CsvSourceConfig, *, base_dir: Path) -> None:
+        self.path = (base_dir / config.path).resolve()
+        self.key_column: str | None = config.key_column
+        self._config = config
+        self._headers: list[str] | None = None
+
+    def describe(self) -> str:
+        return f"csv:{self.path}"
+
+    def close(self) -> None:
+        """Nothing stays open between calls."""
+
+    def _open(self) -> tuple[IO[str], bool]:
+        try:
+            f = self.path.open("r", encoding="utf-8", newline="")
+        except FileNotFoundError as exc:
+            raise ConfigError(
+                f"{self.path}: the CSV file does not exist (check source.path in the mapping)"
+            ) from exc
+        except OSError as exc:
+            raise RetryableError(f"{self.path}: cannot read the CSV file: {exc.strerror}") from exc
+        bom = f.read(1) == _BOM
+        if not bom:
+            f.seek(0)
+        return f, bom
+
+    def _delimiter(self, first_line: str) -> str:
+        if self._config.delimiter:
+            return self._config.delimiter
+        counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+    def _records(self) -> Iterator[tuple[list[str], str, str, bool]]:
+        """Yield (cells, raw text, delimiter, bom) for every record, header first."""
+        f, bom = self._open()
+        with f:
+            try:
+                first = f.readline()
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"{self.path}: not UTF-8 text (save the CSV as UTF-8 and try again)"
+                ) from exc
+            if not first.strip():
+                raise ConfigError(f"{self.path}:1: the CSV has no header row (add one)")
+            delim = self._delimiter(first)
+            rec = _Recorder(f)
+            header = next(csv.reader([first], delimiter=delim))
+            yield header, first, delim, bom
+            try:
+                for cells in csv.reader(rec, delimiter=delim):
+                    yield cells, rec.take(), delim, bom
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise ConfigError(
+                    f"{self.path}: cannot parse the CSV: {exc} (fix the file)"
+                ) from exc
+
+    def headers(self) -> list[str]:
+        header, _, _, _ = next(iter(self._records()))
+        seen: dict[str, str] = {}
+        for h in header:
+            if h.strip() and norm(h) in seen:
+                raise ConfigError(
+                    f"{self.path}:1: the header {h!r} appears twice "
+                    f"(rename one; headers found: {', '.join(header)})"
+                )
+            seen[norm(h)] = h
+        self._headers = header
+        return header
+
+    def read_rows(self) -> Iterator[Row]:
+        records = self._records()
+        header, _, _, _ = next(records)
+        key_idx = _find(header, self.key_column)
+        for line, (cells, _raw, _d, _b) in enumerate(records, start=2):
+            if not any(c.strip() for c in cells):
+                continue
+            values = {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(header)}
+            key = cells[key_idx].strip() if key_idx is not None and key_idx < len(cells) else ""
+            yield Row(key=key or None, values=values, line=line)
+
+    def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
+        report = WriteReport()
+        if not updates:
+            return report
+        by_key = {u.key: u for u in updates}
+        by_line = {u.line: u for u in updates if u.line is not None}
+        records = self._records()
+        header, header_raw, delim, bom = next(records)
+        new_cols = _new_columns(header, updates)
+        full_header = header + new_cols
+        index = {norm(h): i for i, h in enumerate(full_header)}
+        key_idx = _find(full_header, self.key_column)
+        term = "\r\n" if header_raw.endswith("\r\n") else "\n"
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                if bom:
+                    out.write(_BOM)
+                writer = csv.writer(out, delimiter=delim, lineterminator=term)
+                if new_cols:
+                    writer.writerow(full_header)
+                else:
+                    out.write(header_raw)
+                for line, (cells, raw, _d, _b) in enumerate(records, start=2):
+                    key = (
+                        cells[key_idx].strip()
+                        if key_idx is not None and key_idx < len(cells)
+                        else ""
+                    )
+                    upd = by_key.get(key) if key else None
+                    if upd is None and not key and line in by_line:
+                        upd = by_line[line]  # first key assignment: only into an empty key cell
+                    if upd is None:
+                        width = max(len(cells), len(header))
+                        out.write(_pad_raw(raw, len(full_header) - width, delim) if cells else raw)
+                        continue
+                    cells = cells + [""] * (len(full_header) - len(cells))
+                    for col, value in upd.values.items():
+                        cells[index[norm(col)]] = self._escape(value)
+                    writer.writerow(cells)
+                    report.written.add(upd.key)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, self.path.stat().st_mode & 0o7777)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.path.parent)
+        report.missing = set(by_key) - report.written
+        for key in sorted(report.missing):
+            log.warning("row %s is no longer in %s; its update is dropped", key, self.path)
+        report.requests = 1
+        return report
+
+    def _escape(self, value: str) -> str:
+        if self._config.escape_formulas and _FORMULA.match(value):
+            return "'" + value
+        return value
+
+
+def _find(header: Sequence[str], column: str | None) -> int | None:
+    if column is None:
+        return None
+    wanted = norm(column)
+    return next((i for i, h in enumerate(header) if norm(h) == wanted), None)
+
+
+def _new_columns(header: Sequence[str], updates: Sequence[RowUpdate]) -> list[str]:
+    have = {norm(h) for h in header}
+    new: list[str] = []
+    for u in updates:
+        for col in u.values:
+            if norm(col) not in have:
+                have.add(norm(col))
+                new.append(col)
+    return new
+
+
+def _pad_raw(raw: str, extra: int, delim: str) -> str:
+    """Widen an untouched record by empty cells without re-quoting what is there."""
+    if extra <= 0:
+        return raw
+    body = raw.rstrip("\r\n")
+    return body + delim * extra + raw[len(body) :]
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_table(path: Path) -> list[dict[str, str]]:
+    """Every record of a CSV as dicts (for tests, the demo's final table and `status`)."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(io.StringIO(f.read())))

@@ -1,0 +1,437 @@
+"""Google Sheets source: rows of one worksheet, results written back by key.
+
+Cost per tick: ``read_rows()`` is one ``values.get`` of the whole sheet (the
+sheet's metadata is fetched once and cached until a range error says the sheet
+changed); ``write_back()`` is one ``values:batchGet`` (header row + key column,
+to find rows by key at write time) and one ``values:batchUpdate`` with
+``valueInputOption=RAW``, plus one ``spreadsheets:batchUpdate`` only when new
+columns do not fit in the grid. Cells are read unformatted and turned into
+text here, never through gspread's ``numericise``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from gspread.http_client import ParamsType
+from gspread.utils import absolute_range_name, rowcol_to_a1
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from adapters.base import Row, RowUpdate, WriteReport
+from adapters.sheets_client import RangeError, SheetsClient, resolve_auth
+from connector.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+_READ_PARAMS: ParamsType = {
+    "valueRenderOption": "UNFORMATTED_VALUE",
+    "dateTimeRenderOption": "FORMATTED_STRING",
+}
+_URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+_BARE_ID = re.compile(r"^[A-Za-z0-9_-]{10,200}$")
+T = TypeVar("T")
+
+
+def spreadsheet_id_from(value: str) -> str:
+    """The spreadsheet id in a Google Sheets URL, or the bare id itself."""
+    text = value.strip()
+    if "/" in text:
+        match = _URL_ID.search(text)
+        if match and text.startswith(("https://", "http://", "docs.google.com/")):
+            return match.group(1)
+        raise ValueError(
+            "not a Google Sheets URL: expected https://docs.google.com/spreadsheets/d/<id>/..."
+        )
+    if _BARE_ID.match(text):
+        return text
+    raise ValueError("expected a Google Sheets URL or a spreadsheet id (letters, digits, - and _)")
+
+
+class GoogleSheetsSourceConfig(BaseModel):
+    """The ``source:`` block of a mapping for ``type: google_sheets``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["google_sheets"]
+    spreadsheet: str
+    worksheet: str | None = None
+    header_row: int = Field(default=1, ge=1)
+    key_column: str = "Revox ID"
+
+    @field_validator("spreadsheet")
+    @classmethod
+    def _valid_spreadsheet(cls, value: str) -> str:
+        spreadsheet_id_from(value)
+        return value.strip()
+
+    @field_validator("worksheet", "key_column")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @property
+    def spreadsheet_id(self) -> str:
+        """The id part of ``spreadsheet``."""
+        return spreadsheet_id_from(self.spreadsheet)
+
+
+def cell_text(value: object) -> str:
+    """An unformatted cell value as the text the user typed (numbers without ``.0``)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    return str(value)
+
+
+def _norm(name: str) -> str:
+    return name.strip().casefold()
+
+
+def _col_letters(col: int) -> str:
+    return rowcol_to_a1(1, col)[:-1]
+
+
+@dataclass
+class _SheetMeta:
+    sheet_id: int
+    title: str
+    row_count: int
+    col_count: int
+
+
+@dataclass(frozen=True)
+class _Header:
+    cells: tuple[str, ...]
+
+    def column(self, name: str) -> int | None:
+        """1-based column of ``name`` (case and surrounding spaces ignored)."""
+        wanted = _norm(name)
+        for index, cell in enumerate(self.cells, start=1):
+            if cell.strip() and _norm(cell) == wanted:
+                return index
+        return None
+
+    @property
+    def names(self) -> list[str]:
+        return [cell for cell in self.cells if cell.strip()]
+
+
+class GoogleSheetsSource:
+    """Rows of one worksheet; implements ``adapters.base.Source``."""
+
+    def __init__(
+        self,
+        config: GoogleSheetsSourceConfig,
+        *,
+        env: Mapping[str, str],
+        credentials_file: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._config = config
+        self._id = config.spreadsheet_id
+        self.key_column: str | None = config.key_column
+        self._client = SheetsClient(
+            resolve_auth(env, credentials_file),
+            self._id,
+            timeout=timeout,
+            max_retries=max_retries,
+            sleep=sleep,
+        )
+        self._meta: _SheetMeta | None = None
+        self._header: _Header | None = None
+
+    # -- Source protocol -------------------------------------------------
+
+    def headers(self) -> list[str]:
+        """Header texts as seen by the latest read (fetched once if nothing was read yet)."""
+        if self._header is None:
+            h = self._config.header_row
+            data = self._with_metadata(
+                lambda meta: self._client.values_get(self._a1(meta, f"{h}:{h}"), _READ_PARAMS)
+            )
+            rows = data.get("values") or [[]]
+            self._header = self._parse_header(rows[0])
+        return self._header.names
+
+    def read_rows(self) -> Iterator[Row]:
+        """Every non-blank row under the header; one ``values.get`` per call."""
+        data = self._with_metadata(
+            lambda meta: self._client.values_get(self._a1(meta), _READ_PARAMS)
+        )
+        grid: list[list[Any]] = data.get("values") or []
+        first = self._config.header_row
+        header = self._parse_header(grid[first - 1] if len(grid) >= first else [])
+        self._header = header
+        key_col = header.column(self._config.key_column)
+        columns = [(i, cell) for i, cell in enumerate(header.cells) if cell.strip()]
+        for line, raw in enumerate(grid[first:], start=first + 1):
+            cells = [cell_text(value) for value in raw]
+            if not any(cell.strip() for cell in cells):
+                continue
+            cells.extend([""] * (len(header.cells) - len(cells)))
+            key = cells[key_col - 1].strip() if key_col is not None else ""
+            values = {name: cells[i] for i, name in columns}
+            yield Row(key=key or None, values=values, line=line)
+
+    def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
+        """Find each row by key now, add missing columns, write all cells in one batch."""
+        report = WriteReport()
+        if not updates:
+            return report
+        start = self._client.requests
+        try:
+            self._with_metadata(lambda meta: self._write(meta, updates, report))
+        finally:
+            report.requests = self._client.requests - start
+        if report.missing:
+            shown = sorted(report.missing)
+            log.warning(
+                "%s: %d row(s) no longer found by key, their updates are dropped: %s%s",
+                self.describe(),
+                len(shown),
+                ", ".join(shown[:20]),
+                " ..." if len(shown) > 20 else "",
+            )
+        return report
+
+    def describe(self) -> str:
+        """``google_sheets:<id>/<worksheet>``, secret-free."""
+        title = self._config.worksheet or (self._meta.title if self._meta else "(first sheet)")
+        return f"google_sheets:{self._id}/{title}"
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._client.close()
+
+    def __enter__(self) -> GoogleSheetsSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------
+
+    def _write(self, meta: _SheetMeta, updates: Sequence[RowUpdate], report: WriteReport) -> None:
+        report.written.clear()
+        report.missing.clear()
+        merged: dict[str, tuple[dict[str, str], int | None]] = {}
+        for update in updates:
+            values, line = merged.get(update.key, ({}, None))
+            values.update(
+                {name: "" if text is None else str(text) for name, text in update.values.items()}
+            )
+            merged[update.key] = (values, line if line is not None else update.line)
+
+        header, keys = self._read_header_and_keys(meta)
+        first = self._config.header_row
+        key_name = self._config.key_column
+        lines_by_key: dict[str, list[int]] = {}
+        for line in range(first + 1, len(keys) + 1):
+            if keys[line - 1]:
+                lines_by_key.setdefault(keys[line - 1], []).append(line)
+
+        targets: dict[str, list[int]] = {}
+        claimed: set[int] = set()
+        for key, (values, line) in merged.items():
+            if key in lines_by_key:
+                targets[key] = lines_by_key[key]
+                continue
+            assigned = next((v for n, v in values.items() if _norm(n) == _norm(key_name)), None)
+            if (
+                line is not None
+                and first < line <= meta.row_count
+                and assigned is not None
+                and assigned.strip() == key
+                and line not in claimed
+                and (line > len(keys) or not keys[line - 1])
+            ):
+                targets[key] = [line]
+                claimed.add(line)
+            else:
+                report.missing.add(key)
+        if not targets:
+            return
+
+        columns = self._columns(header, [merged[key][0] for key in targets])
+        new_names: dict[int, str] = {}
+        for name, col in columns.items():
+            if header.column(name) is None:
+                new_names.setdefault(col, name)
+        last_col = max(columns.values())
+        if last_col > meta.col_count:
+            self._client.batch_update(
+                {
+                    "requests": [
+                        {
+                            "appendDimension": {
+                                "sheetId": meta.sheet_id,
+                                "dimension": "COLUMNS",
+                                "length": last_col - meta.col_count,
+                            }
+                        }
+                    ]
+                }
+            )
+            meta.col_count = last_col
+
+        data: list[dict[str, Any]] = []
+        if new_names:
+            data.extend(self._runs(meta, first, new_names))
+        for key, lines in targets.items():
+            cells = {columns[name]: text for name, text in merged[key][0].items()}
+            for line in lines:
+                data.extend(self._runs(meta, line, cells))
+        self._client.values_batch_update({"valueInputOption": "RAW", "data": data})
+        report.written.update(targets)
+        if new_names:
+            added = tuple(new_names[col] for col in sorted(new_names))
+            self._header = _Header(header.cells + added)
+
+    def _read_header_and_keys(self, meta: _SheetMeta) -> tuple[_Header, list[str]]:
+        """Fresh header row and key column texts (index = line - 1), in one request."""
+        first = self._config.header_row
+        guess = self._header.column(self._config.key_column) if self._header else None
+        ranges = [self._a1(meta, f"{first}:{first}")]
+        if guess is not None:
+            ranges.append(self._key_range(meta, guess))
+        value_ranges = self._client.values_batch_get(ranges, _READ_PARAMS).get("valueRanges", [])
+        header_rows = value_ranges[0].get("values") if value_ranges else None
+        header = self._parse_header((header_rows or [[]])[0])
+        self._header = header
+        key_col = header.column(self._config.key_column)
+        if key_col is None:
+            return header, []
+        if key_col == guess and len(value_ranges) > 1:
+            column = value_ranges[1].get("values") or []
+        else:
+            # The key column moved since the last read (or was never seen): one more read.
+            column = (
+                self._client.values_get(self._key_range(meta, key_col), _READ_PARAMS).get("values")
+                or []
+            )
+        return header, [cell_text(row[0]).strip() if row else "" for row in column]
+
+    def _columns(self, header: _Header, rows: list[dict[str, str]]) -> dict[str, int]:
+        """Column number of every name in ``rows``; unknown names go after the header's end."""
+        columns: dict[str, int] = {}
+        seen: dict[str, int] = {}
+        next_col = len(header.cells) + 1
+        for values in rows:
+            for name in values:
+                norm = _norm(name)
+                if norm not in seen:
+                    col = header.column(name)
+                    if col is None:
+                        col, next_col = next_col, next_col + 1
+                    seen[norm] = col
+                columns[name] = seen[norm]
+        return columns
+
+    def _runs(self, meta: _SheetMeta, line: int, cells: Mapping[int, str]) -> list[dict[str, Any]]:
+        """One range per run of adjacent columns, so no cell outside ``cells`` is touched."""
+        ranges: list[dict[str, Any]] = []
+        run: list[int] = []
+        for col in sorted(cells):
+            if run and col != run[-1] + 1:
+                ranges.append(self._range_body(meta, line, run, cells))
+                run = []
+            run.append(col)
+        if run:
+            ranges.append(self._range_body(meta, line, run, cells))
+        return ranges
+
+    def _range_body(
+        self, meta: _SheetMeta, line: int, run: list[int], cells: Mapping[int, str]
+    ) -> dict[str, Any]:
+        start = rowcol_to_a1(line, run[0])
+        a1 = start if len(run) == 1 else f"{start}:{rowcol_to_a1(line, run[-1])}"
+        return {"range": self._a1(meta, a1), "values": [[cells[col] for col in run]]}
+
+    def _key_range(self, meta: _SheetMeta, col: int) -> str:
+        letters = _col_letters(col)
+        return self._a1(meta, f"{letters}1:{letters}")
+
+    def _a1(self, meta: _SheetMeta, cells: str | None = None) -> str:
+        return absolute_range_name(meta.title, cells)
+
+    def _parse_header(self, raw: list[Any]) -> _Header:
+        header = _Header(tuple(cell_text(value) for value in raw))
+        found = header.names
+        where = f"{self.describe()} header row {self._config.header_row}"
+        if not found:
+            raise ConfigError(f"{where} is empty; put the column names in that row")
+        seen: dict[str, str] = {}
+        duplicates = []
+        for name in found:
+            if _norm(name) in seen:
+                duplicates.append(name)
+            seen.setdefault(_norm(name), name)
+        if duplicates:
+            listed = ", ".join(repr(name) for name in found)
+            raise ConfigError(
+                f"{where} has duplicate column names ({', '.join(map(repr, duplicates))}); "
+                f"rename them. Headers found: {listed}",
+                [f"duplicate header {name!r}" for name in duplicates],
+            )
+        return header
+
+    def _with_metadata(self, operation: Callable[[_SheetMeta], T]) -> T:
+        """Run ``operation``; on a range error refresh the metadata and run it once more."""
+        try:
+            return operation(self._metadata())
+        except RangeError as first_error:
+            log.info("%s: %s; refreshing the sheet's metadata", self.describe(), first_error)
+            self._meta = None
+            self._header = None
+            try:
+                return operation(self._metadata())
+            except RangeError as exc:
+                raise ConfigError(
+                    f"{self.describe()}: {exc} (check worksheet and header_row in the mapping)"
+                ) from exc
+
+    def _metadata(self) -> _SheetMeta:
+        if self._meta is not None:
+            return self._meta
+        sheets = [s.get("properties", {}) for s in self._client.get_metadata().get("sheets", [])]
+        wanted = self._config.worksheet
+        if wanted is None:
+            chosen = min(sheets, key=lambda p: int(p.get("index", 0)), default=None)
+        else:
+            chosen = next((p for p in sheets if p.get("title") == wanted), None)
+            if chosen is None:
+                chosen = next(
+                    (p for p in sheets if _norm(str(p.get("title", ""))) == _norm(wanted)), None
+                )
+        if chosen is None:
+            titles = ", ".join(repr(p.get("title")) for p in sheets) or "none"
+            raise ConfigError(
+                f"google_sheets:{self._id}: worksheet {wanted!r} not found; worksheets: {titles}"
+            )
+        grid = chosen.get("gridProperties", {})
+        self._meta = _SheetMeta(
+            sheet_id=int(chosen.get("sheetId", 0)),
+            title=str(chosen["title"]),
+            row_count=int(grid.get("rowCount", 0)),
+            col_count=int(grid.get("columnCount", 0)),
+        )
+        return self._meta

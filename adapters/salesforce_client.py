@@ -1,0 +1,466 @@
+"""The HTTP side of the Salesforce source: credentials, one guarded request path, SOQL helpers.
+
+Every REST call of simple-salesforce (query, query_more, restful) goes through
+``Salesforce._call_salesforce``; ``GuardedSalesforce`` replaces it with one that
+puts a timeout on the request, re-authenticates at most once on an expired
+session, backs off at most twice on limits and 5xx (only where repeating is
+safe), reads ``Sforce-Limit-Info`` from every answer and maps every failure
+into ``connector.errors``. The library's own re-login loop (three re-logins in
+``Salesforce``, unbounded in ``SFType``) is never reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed
+
+from connector.errors import (
+    AmbiguousError,
+    AuthError,
+    ConfigError,
+    NotFoundError,
+    RejectedError,
+    TransientError,
+)
+
+log = logging.getLogger("adapters.salesforce")
+
+USERNAME = "SALESFORCE_USERNAME"
+PASSWORD = "SALESFORCE_PASSWORD"
+SECURITY_TOKEN = "SALESFORCE_SECURITY_TOKEN"
+CONSUMER_KEY = "SALESFORCE_CONSUMER_KEY"
+PRIVATE_KEY_FILE = "SALESFORCE_PRIVATE_KEY_FILE"
+SESSION_ID = "SALESFORCE_SESSION_ID"
+INSTANCE_URL = "SALESFORCE_INSTANCE_URL"
+EMULATOR_HOST = "SALESFORCE_EMULATOR_HOST"
+
+MODES = {
+    "jwt": (USERNAME, CONSUMER_KEY, PRIVATE_KEY_FILE),
+    "password": (USERNAME, PASSWORD, SECURITY_TOKEN),
+    "session": (SESSION_ID, INSTANCE_URL),
+}
+MAX_RETRIES = 2
+SAFE_METHODS = frozenset({"GET", "HEAD", "PATCH", "PUT", "DELETE"})
+_LIMIT_INFO = re.compile(r"(?:^|[;\s])api-usage=(\d+)/(\d+)")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Which login flow to use, with its inputs (from the environment only)."""
+
+    mode: str
+    values: Mapping[str, str] = field(repr=False)
+    emulator_host: str | None = None
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in a message or a log line."""
+        names = (PASSWORD, SECURITY_TOKEN, SESSION_ID)
+        return [v for n in names if len(v := self.values.get(n, "")) >= 4]
+
+
+def resolve_credentials(env: Mapping[str, str]) -> Credentials:
+    """Pick the auth mode from which variables are set; ConfigError names what is missing."""
+
+    def has(name: str) -> bool:
+        return bool(env.get(name))
+
+    if has(SESSION_ID) or (has(INSTANCE_URL) and not has(USERNAME)):
+        mode = "session"
+    elif has(CONSUMER_KEY) or has(PRIVATE_KEY_FILE):
+        mode = "jwt"
+    elif has(USERNAME) or has(PASSWORD) or SECURITY_TOKEN in env:
+        mode = "password"
+    else:
+        options = "; or ".join(f"{', '.join(names)} ({m})" for m, names in MODES.items())
+        raise ConfigError(f"Salesforce credentials are not set: set {options}")
+    # An empty security token is legitimate for orgs that trust the caller's IP range.
+    missing = [n for n in MODES[mode] if not has(n) and not (n == SECURITY_TOKEN and n in env)]
+    if missing:
+        raise ConfigError(
+            f"Salesforce {mode} credentials are incomplete: set {', '.join(missing)} "
+            f"(this mode needs {', '.join(MODES[mode])})"
+        )
+    values = {n: env[n] for n in MODES[mode]}
+    if mode == "session" and not values[INSTANCE_URL].startswith(("https://", "http://")):
+        raise ConfigError(f"{INSTANCE_URL} must be a URL such as https://acme.my.salesforce.com")
+    emulator = env.get(EMULATOR_HOST) or None
+    if emulator is not None and not _HOST_PORT.match(emulator):
+        raise ConfigError(f"{EMULATOR_HOST} must be HOST:PORT, such as 127.0.0.1:8766")
+    return Credentials(mode, values, emulator)
+
+
+class HttpSession(requests.Session):
+    """A requests session with a default timeout, a request counter and an emulator switch.
+
+    With ``emulator_host`` every URL (login hosts and the instance alike) is sent to
+    ``http://emulator_host`` with its path and query kept: simple-salesforce always
+    builds ``https://`` URLs.
+    """
+
+    def __init__(self, timeout: float, emulator_host: str | None = None) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+        self.emulator_host = emulator_host
+        self.count = 0
+        if emulator_host is not None:
+            self.trust_env = False  # a proxy from the environment must not catch loopback calls
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        if self.emulator_host is not None:
+            parts = urllib.parse.urlsplit(url if isinstance(url, str) else url.decode())
+            url = urllib.parse.urlunsplit(
+                ("http", self.emulator_host, parts.path, parts.query, parts.fragment)
+            )
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        self.count += 1
+        return super().request(method, url, *args, **kwargs)
+
+
+def error_code(response: requests.Response) -> tuple[str, str]:
+    """(errorCode, message) of a Salesforce REST error body, or ("", text)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "", response.text[:200]
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return str(body[0].get("errorCode", "")), str(body[0].get("message", ""))
+    if isinstance(body, dict):
+        return str(body.get("errorCode") or body.get("error", "")), str(body.get("message", ""))
+    return "", response.text[:200]
+
+
+class SalesforceRequestError(RejectedError):
+    """A 4xx answer Salesforce gave to a whole request; ``code`` is its errorCode."""
+
+    def __init__(self, message: str, status: int, code: str, body: str) -> None:
+        super().__init__(message, status, body)
+        self.code = code
+
+
+class ApiGuard:
+    """The request policy shared by every call of one source.
+
+    api_usage: the last ``Sforce-Limit-Info`` api-usage seen, as (used, max).
+    """
+
+    def __init__(
+        self,
+        *,
+        min_remaining: int,
+        sleep: Callable[[float], None],
+        secrets: Sequence[str] = (),
+    ) -> None:
+        self.min_remaining = min_remaining
+        self.sleep = sleep
+        self.secrets = list(secrets)
+        self.api_usage: tuple[int, int] | None = None
+
+    def redact(self, text: str) -> str:
+        """Remove any known secret from a text meant for a message."""
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def check_floor(self) -> None:
+        """Stop before a request once the org's daily API allowance is nearly spent."""
+        if self.api_usage is None:
+            return
+        used, total = self.api_usage
+        if total - used < self.min_remaining:
+            raise TransientError(
+                f"Salesforce daily API requests: {used} of {total} used, fewer than "
+                f"min_remaining_requests={self.min_remaining} left; stopping until the "
+                "rolling 24-hour allowance recovers"
+            )
+
+    def note_usage(self, response: requests.Response) -> None:
+        """Read ``Sforce-Limit-Info`` from any answer."""
+        match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
+        if match:
+            self.api_usage = (int(match.group(1)), int(match.group(2)))
+            log.debug("salesforce api usage %d/%d", *self.api_usage)
+
+    def call(self, sf: GuardedSalesforce, method: str, url: str, kwargs: dict[str, Any]) -> Any:
+        """Send one request with the policy above; return the response or raise a ConnectorError."""
+        extra = kwargs.pop("headers", None) or {}
+        what = f"{method} {_short(url)}"
+        safe = method.upper() in SAFE_METHODS
+        relogged = False
+        attempt = 0
+        while True:
+            self.check_floor()
+            try:
+                response = sf.session.request(
+                    method, url, headers={**sf.headers, **extra}, **kwargs
+                )
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                # Only a connect timeout proves the request never left; anything else on a
+                # POST may have been applied, and repeating it could create a duplicate.
+                if not safe and not isinstance(exc, requests.ConnectTimeout):
+                    raise AmbiguousError(
+                        f"Salesforce {what}: no answer ({type(exc).__name__}); "
+                        "it may have been applied"
+                    ) from exc
+                if attempt < MAX_RETRIES:
+                    attempt += 1
+                    self._backoff(attempt, None, what, type(exc).__name__)
+                    continue
+                raise TransientError(f"Salesforce {what}: {type(exc).__name__}") from exc
+            self.note_usage(response)
+            status = response.status_code
+            if status < 300:
+                return response
+            code, message = error_code(response)
+            detail = self.redact(f"Salesforce {what}: HTTP {status} {code}: {message}".strip())
+            if status == 401:
+                if code == "INVALID_SESSION_ID" and sf.can_relogin and not relogged:
+                    relogged = True
+                    log.info("salesforce session expired; logging in again")
+                    sf.relogin()
+                    continue
+                raise AuthError(detail + " (the session was refused; check the credentials)")
+            limited = code == "REQUEST_LIMIT_EXCEEDED" or status == 429
+            if limited or status >= 500:
+                if not (safe or limited):
+                    raise AmbiguousError(detail + " (it may have been applied)")
+                retry_after = _retry_after(response)
+                if attempt < MAX_RETRIES:
+                    attempt += 1
+                    self._backoff(attempt, retry_after, what, f"{status} {code}")
+                    continue
+                raise TransientError(detail, retry_after=retry_after)
+            if status == 403:
+                raise AuthError(detail + " (the API user lacks a permission)")
+            if status == 404:
+                raise NotFoundError(detail)
+            raise SalesforceRequestError(detail, status, code, response.text[:2000])
+
+    def _backoff(self, attempt: int, retry_after: float | None, what: str, why: str) -> None:
+        delay = min(retry_after, 30.0) if retry_after is not None else float(2 ** (attempt - 1))
+        log.warning("salesforce %s: %s; retry %d in %.1fs", what, why, attempt, delay)
+        self.sleep(delay)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _short(url: str) -> str:
+    """The path of a request without the API prefix or the query (which may be long SOQL)."""
+    path = urllib.parse.urlsplit(url).path
+    return re.sub(r"^/services/data/v[\d.]+/", "", path)
+
+
+class GuardedSalesforce(Salesforce):
+    """simple-salesforce with every REST call routed through an ``ApiGuard``."""
+
+    def __init__(self, *, guard: ApiGuard, **kwargs: Any) -> None:
+        # Set before super().__init__: Salesforce.__getattr__ turns unknown names into SFTypes.
+        self.guard = guard
+        super().__init__(**kwargs)
+
+    @property
+    def can_relogin(self) -> bool:
+        """False for a session id given from outside: there is nothing to log in with."""
+        return self._salesforce_login_partial is not None
+
+    def relogin(self) -> None:
+        """Log in again once; a refusal is an AuthError."""
+        try:
+            self._refresh_session()
+        except SalesforceAuthenticationFailed as exc:
+            raise login_error(exc, self.guard) from exc
+        except requests.RequestException as exc:
+            raise TransientError(f"Salesforce login: {type(exc).__name__}") from exc
+
+    def _call_salesforce(
+        self,
+        method: str,
+        url: str,
+        name: str = "",
+        retries: int = 0,
+        max_retries: int = 3,
+        **kwargs: Any,
+    ) -> requests.Response:
+        response: requests.Response = self.guard.call(self, method, url, kwargs)
+        return response
+
+
+def login_error(exc: SalesforceAuthenticationFailed, guard: ApiGuard) -> Exception:
+    """A refused login is an AuthError; a login endpoint that is down is transient."""
+    code = exc.code
+    message = guard.redact(exc.auth_message)[:300]
+    if isinstance(code, int) and (code >= 500 or code == 429):
+        return TransientError(f"Salesforce login endpoint answered HTTP {code}")
+    return AuthError(f"Salesforce refused the login: {code}: {message}")
+
+
+def connect(
+    creds: Credentials,
+    *,
+    domain: str,
+    version: str,
+    session: HttpSession,
+    guard: ApiGuard,
+) -> GuardedSalesforce:
+    """Log in (or take the session id) and return a guarded client."""
+    v = creds.values
+    common: dict[str, Any] = {
+        "guard": guard,
+        "version": version,
+        "session": session,
+        "object_pairs_hook": dict,
+    }
+    try:
+        if creds.mode == "session":
+            return GuardedSalesforce(
+                session_id=v[SESSION_ID], instance_url=v[INSTANCE_URL], **common
+            )
+        if creds.mode == "password":
+            return GuardedSalesforce(
+                username=v[USERNAME],
+                password=v[PASSWORD],
+                security_token=v[SECURITY_TOKEN],
+                domain=domain,
+                **common,
+            )
+        return GuardedSalesforce(
+            username=v[USERNAME],
+            consumer_key=v[CONSUMER_KEY],
+            privatekey_file=v[PRIVATE_KEY_FILE],
+            domain=domain,
+            **common,
+        )
+    except SalesforceAuthenticationFailed as exc:
+        raise login_error(exc, guard) from exc
+    except requests.RequestException as exc:
+        raise TransientError(f"Salesforce login: {type(exc).__name__}") from exc
+    except OSError as exc:
+        raise ConfigError(
+            f"{PRIVATE_KEY_FILE}: cannot read the key file ({exc.strerror or exc})"
+        ) from exc
+    except (ValueError, TypeError) as exc:  # PyJWT/cryptography reject a key that is not PEM
+        raise ConfigError(
+            f"{PRIVATE_KEY_FILE} does not hold a PEM RSA private key usable for the JWT flow"
+        ) from exc
+
+
+# --- SOQL and values -------------------------------------------------------------------------
+
+
+def soql_quote(text: str) -> str:
+    """A SOQL string literal."""
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
+    escaped = escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return f"'{escaped}'"
+
+
+def _split_top_level(text: str, sep: str = ",") -> list[str]:
+    parts: list[str] = []
+    depth, quoted, start = 0, False, 0
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == "'":
+                quoted = False
+        elif ch == "'":
+            quoted = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _find_from(query: str) -> int:
+    depth, quoted = 0, False
+    for m in re.finditer(r"'|\\.|\(|\)|\bFROM\b", query, re.IGNORECASE):
+        token = m.group(0)
+        if token.startswith("\\"):
+            continue
+        if token == "'":
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif token == "(":
+            depth += 1
+        elif token == ")":
+            depth -= 1
+        elif depth == 0:
+            return m.start()
+    raise ValueError("no FROM")
+
+
+def select_name(item: str) -> str:
+    """The field an item of a SELECT list returns: ``toLabel(Status)`` -> ``status``."""
+    m = re.fullmatch(r"\w+\s*\(\s*([\w.]+)\s*\)(?:\s+\w+)?", item)
+    return (m.group(1) if m else item).lower()
+
+
+def extend_select(query: str, needed: Iterable[str]) -> str:
+    """Add the needed fields to a query's SELECT list (no duplicates), keeping the rest."""
+    head = re.match(r"\s*SELECT\s+", query, re.IGNORECASE)
+    if head is None:
+        raise ValueError("not a SELECT")
+    at = _find_from(query)
+    items = _split_top_level(query[head.end() : at])
+    present = {select_name(i) for i in items}
+    for name in needed:
+        if name.lower() not in present:
+            items.append(name)
+            present.add(name.lower())
+    return f"SELECT {', '.join(items)} {query[at:]}"
+
+
+def display(value: Any) -> str | None:
+    """The text a user sees for a field value; None for values that are not fields (relations)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, int | str):
+        return str(value)
+    return None
+
+
+def to_salesforce(text: str, field_type: str | None) -> Any:
+    """A written text as the JSON value of a field of ``field_type`` ("" clears the field)."""
+    if text == "":
+        return None
+    stripped = text.strip()
+    if field_type == "boolean" and stripped.lower() in {"true", "false", "1", "0", "yes", "no"}:
+        return stripped.lower() in {"true", "1", "yes"}
+    if field_type in {"int", "double", "currency", "percent"}:
+        try:
+            return int(stripped)
+        except ValueError:
+            try:
+                return float(stripped)
+            except ValueError:
+                return text  # let Salesforce say what is wrong with it, per record
+    return text

@@ -1,0 +1,302 @@
+"""HTTP plumbing of the Google Sheets source: credentials, session, bounded retries.
+
+gspread's plain ``HTTPClient`` sends the requests (never ``BackOffHTTPClient``,
+which retries forever in gspread 6.2.1). Every call goes through
+``SheetsClient._call``, which retries 429/408/5xx (by HTTP status, so non-JSON
+error pages count too) and, on reads, dropped connections and timeouts, a
+bounded number of times with capped exponential backoff and jitter. Foreign
+errors leave this module as ``connector.errors`` families, with ``raise ... from``.
+Messages name the service account's ``client_email`` at most, never a token or key.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import google.auth
+import gspread
+import requests
+from google.auth import exceptions as gauth_errors
+from google.auth.credentials import Credentials
+from google.auth.transport.requests import AuthorizedSession
+from google.oauth2 import credentials as oauth2_credentials
+from google.oauth2 import service_account
+from gspread.exceptions import APIError
+from gspread.http_client import ParamsType
+
+from connector.errors import (
+    AuthError,
+    ConfigError,
+    ConnectorError,
+    RejectedError,
+    TransientError,
+)
+
+log = logging.getLogger(__name__)
+
+SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
+SHEETS_API = "https://sheets.googleapis.com"
+EMULATOR_ENV = "SHEETS_EMULATOR_HOST"
+EMULATOR_TOKEN = "emulator"
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 32.0
+RETRY_AFTER_CAP = 60.0
+
+T = TypeVar("T")
+
+_CONNECTION_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.JSONDecodeError,
+)
+
+
+class RangeError(ConfigError):
+    """HTTP 400: a range does not fit the sheet any more (renamed tab, smaller grid).
+
+    The source drops its cached metadata and tries once more before giving up.
+    """
+
+
+@dataclass(frozen=True)
+class ResolvedAuth:
+    """Credentials plus where to send requests; ``client_email`` is the only identity shown."""
+
+    credentials: Credentials
+    base_url: str | None
+    client_email: str | None
+
+
+def resolve_auth(env: Mapping[str, str], credentials_file: str | None) -> ResolvedAuth:
+    """Pick credentials: explicit key file, emulator token, env key file, then ADC."""
+    host = env.get(EMULATOR_ENV, "").strip()
+    base_url = None
+    if host:
+        base_url = host.rstrip("/") if "://" in host else f"http://{host}"
+    path = credentials_file
+    if path is None and not host:
+        path = env.get("GOOGLE_APPLICATION_CREDENTIALS") or None
+    if path:
+        sa = _load_service_account(path)
+        return ResolvedAuth(sa, base_url, sa.service_account_email)
+    if host:
+        static = oauth2_credentials.Credentials(token=EMULATOR_TOKEN)  # type: ignore[no-untyped-call]
+        return ResolvedAuth(static, base_url, None)
+    try:
+        creds, _project = google.auth.default(scopes=list(SCOPES))
+    except gauth_errors.DefaultCredentialsError as exc:
+        raise ConfigError(
+            "no Google credentials found: set credentials_file in the mapping or "
+            "GOOGLE_APPLICATION_CREDENTIALS to a service-account JSON key file"
+        ) from exc
+    email = getattr(creds, "service_account_email", None)
+    if not isinstance(email, str) or "@" not in email:
+        email = None
+    return ResolvedAuth(creds, base_url, email)
+
+
+def _load_service_account(path: str) -> service_account.Credentials:
+    try:
+        return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call,no-any-return]
+            path, scopes=list(SCOPES)
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the Google service-account key file {path}: {exc.strerror}"
+        ) from exc
+    except (ValueError, KeyError) as exc:
+        # The message of these may quote the file; name the problem, not the content.
+        raise ConfigError(
+            f"{path} is not a valid Google service-account JSON key file "
+            "(download a new key for the service account)"
+        ) from exc
+
+
+class RedirectSession(AuthorizedSession):
+    """An ``AuthorizedSession`` that sends Sheets API calls to ``base_url`` when set.
+
+    gspread builds URLs from constants it imported by name, so the session is the
+    one clean place to redirect it to a local emulator.
+    """
+
+    def __init__(self, credentials: Credentials, base_url: str | None) -> None:
+        super().__init__(credentials)  # type: ignore[no-untyped-call]
+        self._base_url = base_url
+
+    def request(  # type: ignore[override]
+        self, method: str, url: str, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        if self._base_url and url.startswith(SHEETS_API):
+            url = self._base_url + url[len(SHEETS_API) :]
+        response: requests.Response = super().request(method, url, *args, **kwargs)  # type: ignore[no-untyped-call]
+        return response
+
+
+class SheetsClient:
+    """The few Sheets API calls the source makes, each with bounded retries.
+
+    ``requests`` counts HTTP requests sent to the Sheets API (retries included).
+    """
+
+    def __init__(
+        self,
+        auth: ResolvedAuth,
+        spreadsheet_id: str,
+        *,
+        timeout: float,
+        max_retries: int,
+        sleep: Callable[[float], None],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._auth = auth
+        self._id = spreadsheet_id
+        self._max_retries = max(0, max_retries)
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._session = RedirectSession(auth.credentials, auth.base_url)
+        gc = gspread.Client(auth=auth.credentials, session=self._session)
+        gc.set_timeout(timeout)
+        self._http = gc.http_client
+        self.requests = 0
+
+    def get_metadata(self) -> dict[str, Any]:
+        """Spreadsheet properties and sheet list, without cell data."""
+        params: ParamsType = {"includeGridData": "false", "fields": "sheets.properties"}
+        return self._call(
+            "reading the spreadsheet's metadata",
+            lambda: self._http.fetch_sheet_metadata(self._id, params=params),
+            read=True,
+        )
+
+    def values_get(self, a1: str, params: ParamsType) -> dict[str, Any]:
+        """One ``values.get``."""
+        return self._call(
+            f"reading {a1}", lambda: self._http.values_get(self._id, a1, params=dict(params)), True
+        )
+
+    def values_batch_get(self, ranges: list[str], params: ParamsType) -> dict[str, Any]:
+        """One ``values:batchGet`` of several ranges."""
+        return self._call(
+            f"reading {', '.join(ranges)}",
+            lambda: self._http.values_batch_get(self._id, list(ranges), params=dict(params)),
+            read=True,
+        )
+
+    def values_batch_update(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One ``values:batchUpdate``."""
+        return self._call(
+            "writing cells", lambda: self._http.values_batch_update(self._id, body), read=False
+        )
+
+    def batch_update(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One ``spreadsheets:batchUpdate`` (structure changes)."""
+        return self._call(
+            "resizing the sheet", lambda: self._http.batch_update(self._id, body), read=False
+        )
+
+    def close(self) -> None:
+        """Close the HTTP session (and the token session inside it)."""
+        self._session.close()  # type: ignore[no-untyped-call]
+
+    def _call(self, what: str, send: Callable[[], Any], read: bool) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            self.requests += 1
+            try:
+                result = send()
+            except APIError as exc:
+                status = exc.response.status_code
+                if status not in (408, 429) and status < 500:
+                    raise self._for_status(exc, status, what) from exc
+                delay = self._next_delay(
+                    exc, attempt, what, f"HTTP {status}", _retry_after(exc.response)
+                )
+            except gauth_errors.RefreshError as exc:
+                if not exc.retryable:
+                    raise AuthError(self._auth_message("token refresh failed")) from exc
+                delay = self._next_delay(exc, attempt, what, "token endpoint unavailable", None)
+            except gauth_errors.TransportError as exc:
+                delay = self._next_delay(exc, attempt, what, "token endpoint unreachable", None)
+            except _CONNECTION_ERRORS as exc:
+                reason = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
+                if not read:
+                    # The write may have landed; it is idempotent, so the next tick redoes it.
+                    raise TransientError(f"Google Sheets: {what} {reason}") from exc
+                delay = self._next_delay(exc, attempt, what, reason, None)
+            else:
+                if not isinstance(result, dict):
+                    raise TransientError(f"Google Sheets: {what}: unexpected response shape")
+                return result
+            self._sleep(delay)
+            attempt += 1
+
+    def _next_delay(
+        self,
+        exc: Exception,
+        attempt: int,
+        what: str,
+        reason: str,
+        retry_after: float | None,
+    ) -> float:
+        if attempt >= self._max_retries:
+            raise TransientError(
+                f"Google Sheets: {what} failed ({reason}) after {attempt + 1} attempts",
+                retry_after=retry_after,
+            ) from exc
+        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0**attempt)
+        delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
+        log.warning(
+            "Google Sheets: %s: %s; retry %d/%d in %.1f s",
+            what,
+            reason,
+            attempt + 1,
+            self._max_retries,
+            delay,
+        )
+        return delay
+
+    def _for_status(self, exc: APIError, status: int, what: str) -> ConnectorError:
+        message = str(exc.error.get("message", "")).strip() or exc.response.reason
+        share = (
+            f"share it with {self._auth.client_email} as Editor"
+            if self._auth.client_email
+            else "share it as Editor with the account whose credentials revox-sync uses"
+        )
+        if status == 401:
+            return AuthError(self._auth_message(f"HTTP 401 while {what}"))
+        if status == 403:
+            return ConfigError(
+                f"Google Sheets denied access to spreadsheet {self._id} while {what} "
+                f"(HTTP 403: {message}); {share}"
+            )
+        if status == 404:
+            return ConfigError(
+                f"spreadsheet {self._id} was not found (HTTP 404); check its id or URL, and {share}"
+            )
+        if status == 400:
+            return RangeError(f"Google Sheets rejected {what} (HTTP 400: {message})")
+        return RejectedError(
+            f"Google Sheets rejected {what} (HTTP {status}: {message})", status, message
+        )
+
+    def _auth_message(self, detail: str) -> str:
+        email = self._auth.client_email
+        subject = f"the credentials of service account {email}" if email else "the credentials"
+        return f"Google refused {subject} ({detail}); check the key file or create a new key"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

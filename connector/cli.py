@@ -1,0 +1,313 @@
+"""`revox-sync`: the command line. Errors reach the user as one clear line, never a traceback.
+
+Exit codes: 0 success, 2 configuration error, 3 authentication error, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from connector import __version__
+from connector.config import LoadedMapping, json_schema, load_all, mapping_files
+from connector.engine import Engine
+from connector.errors import AuthError, ConfigError, ConnectorError
+from connector.revox import DEFAULT_BASE_URL, RevoxClient
+from connector.sources import open_source
+from connector.state import StateStore, state_path
+
+PREVIEW_KEYS = (
+    "key",
+    "row",
+    "phone_input",
+    "to_phone_number",
+    "prompt_variables",
+    "status",
+    "reason",
+    "message",
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="revox-sync",
+        description="Turns rows into Revox call campaigns and writes each result back.",
+    )
+    p.add_argument("--version", action="version", version=f"revox-sync {__version__}")
+    p.add_argument(
+        "--mappings",
+        type=Path,
+        default=None,
+        help="a mapping YAML file or a directory of them "
+        "(default: $REVOX_SYNC_MAPPINGS, else ./mappings)",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where team state lives (default: $REVOX_SYNC_STATE_DIR, "
+        "$STATE_DIRECTORY under systemd, else ./state)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    pv = sub.add_parser("preview", help="map every row of a team without sending anything")
+    pv.add_argument("team")
+    pv.add_argument("--format", choices=("table", "json"), default="table")
+    sy = sub.add_parser("sync", help="run one tick for a team now")
+    sy.add_argument("team")
+    sy.add_argument("--once", action="store_true", help="one tick, then exit (the default)")
+    sy.add_argument("--dry-run", action="store_true", help="read and map, send and write nothing")
+    st = sub.add_parser("status", help="rows by state, open campaigns, outbox, last tick")
+    st.add_argument("team", nargs="?")
+    st.add_argument("--format", choices=("table", "json"), default="table")
+    ch = sub.add_parser("check", help="validate mappings, reach each source and Revox")
+    ch.add_argument("team", nargs="?")
+    sub.add_parser("schema", help="print the JSON Schema of a mapping file")
+    sb = sub.add_parser("sandbox", help="run the local Revox simulator")
+    sb.add_argument("--port", type=int, default=8765)
+    sb.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    sb.add_argument("--api-key", default="sandbox-key")
+    dm = sub.add_parser("demo", help="the whole loop on a sample CSV and the local sandbox")
+    dm.add_argument("--dir", type=Path, default=Path("demo-run"))
+    return p
+
+
+def _env_path(value: Path | None, *names: str, default: str) -> Path:
+    if value is not None:
+        return value
+    for n in names:
+        if os.environ.get(n):
+            return Path(os.environ[n])
+    return Path(default)
+
+
+class Context:
+    """What every command needs: where mappings and state are, and the environment."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.mappings = _env_path(args.mappings, "REVOX_SYNC_MAPPINGS", default="mappings")
+        self.state_dir = _env_path(
+            args.state_dir, "REVOX_SYNC_STATE_DIR", "STATE_DIRECTORY", default="state"
+        )
+        self.env = dict(os.environ)
+
+    def load(self, team: str | None = None) -> list[LoadedMapping]:
+        good, problems = load_all(mapping_files(self.mappings))
+        if team is not None:
+            chosen = [m for m in good if m.mapping.team == team]
+            if chosen:
+                return chosen
+            if problems:
+                raise ConfigError(f"team {team!r}: no valid mapping", problems)
+            teams = ", ".join(m.mapping.team for m in good) or "none"
+            raise ConfigError(
+                f"{self.mappings}: no mapping for team {team!r} (teams found: {teams})"
+            )
+        if problems:
+            raise ConfigError(f"{len(problems)} problem(s) in the mappings", problems)
+        return good
+
+    def revox(self) -> RevoxClient:
+        key = self.env.get("REVOX_API_KEY", "")
+        if not key:
+            raise ConfigError("REVOX_API_KEY is not set (put it in the environment file)")
+        return RevoxClient(key, self.env.get("REVOX_BASE_URL") or DEFAULT_BASE_URL)
+
+    @contextmanager
+    def engine(self, loaded: LoadedMapping, *, readonly: bool = False) -> Iterator[Engine]:
+        path = state_path(self.state_dir, loaded.mapping.team)
+        with tempfile.TemporaryDirectory() as tmp:
+            if readonly and not path.exists():
+                path = Path(tmp) / "empty.sqlite"  # preview before any tick: nothing submitted
+                readonly = False
+            state = StateStore(path, readonly=readonly)
+            source = open_source(loaded, self.env)
+            # preview and check never send: their client points nowhere
+            revox = RevoxClient("-", "http://127.0.0.1:9") if readonly else self.revox()
+            try:
+                yield Engine(loaded, source, revox, state)
+            finally:
+                state.close()
+                revox.close()
+                source.close()
+
+
+def cmd_preview(ctx: Context, args: argparse.Namespace) -> int:
+    (loaded,) = ctx.load(args.team)
+    with ctx.engine(loaded, readonly=True) as engine:
+        rows = []
+        for c in engine.classified():
+            rej, con = c.rejection, c.contact
+            rows.append(
+                {
+                    "key": c.row.key,
+                    "row": c.row.line,
+                    "phone_input": c.row.values.get(engine_phone(engine), ""),
+                    "to_phone_number": (
+                        con.to_phone_number if con else rej.to_phone_number if rej else None
+                    ),
+                    "prompt_variables": con.prompt_variables if con else {},
+                    "status": c.status,
+                    "reason": rej.reason if rej else None,
+                    "message": rej.message if rej else None,
+                }
+            )
+    if args.format == "json":
+        for r in rows:
+            print(json.dumps(r, ensure_ascii=False))
+        return 0
+    print(f"{'row':>5}  {'status':<9} {'phone':<18} {'E.164':<16} reason")
+    for r in rows:
+        print(
+            f"{r['row']:>5}  {r['status']:<9} {str(r['phone_input'])[:18]:<18} "
+            f"{r['to_phone_number'] or '-':<16} {r['reason'] or ''} {r['message'] or ''}"
+        )
+    counts = {
+        s: sum(1 for r in rows if r["status"] == s)
+        for s in ("new", "rejected", "filtered", "submitted")
+    }
+    print(", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def engine_phone(engine: Engine) -> str:
+    """The source's real header for the phone column (preview shows the raw cell)."""
+    headers = engine.source.headers()
+    want = engine.m.contacts.phone.strip().casefold()
+    return next((h for h in headers if h.strip().casefold() == want), engine.m.contacts.phone)
+
+
+def cmd_sync(ctx: Context, args: argparse.Namespace) -> int:
+    (loaded,) = ctx.load(args.team)
+    with ctx.engine(loaded) as engine:
+        summary = engine.tick(dry_run=args.dry_run)
+    print(("dry run: " if args.dry_run else "") + summary.line())
+    for e in summary.errors:
+        print(f"error: {e}", file=sys.stderr)
+    return 1 if summary.errors else 0
+
+
+def team_status(ctx: Context, team: str) -> dict[str, object]:
+    path = state_path(ctx.state_dir, team)
+    if not path.exists():
+        return {"team": team, "rows": {}, "open_campaigns": 0, "outbox": 0, "last_tick": None}
+    with StateStore(path, readonly=True) as st:
+        return {
+            "team": team,
+            "rows": st.row_counts(),
+            "open_campaigns": sum(1 for _, c in st.scan("c") if c["state"] == "open"),
+            "outbox": st.count("o"),
+            "do_not_call": st.count("d"),
+            "last_tick": st.meta("last_tick"),
+        }
+
+
+def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
+    teams = [m.mapping.team for m in ctx.load(args.team)]
+    report = [team_status(ctx, t) for t in teams]
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+        return 0
+    for r in report:
+        rows = r["rows"] or {}
+        assert isinstance(rows, dict)
+        last = r["last_tick"]
+        when = last.get("at") if isinstance(last, dict) else "never"
+        print(
+            f"{r['team']}: rows {json.dumps(rows)}, open campaigns {r['open_campaigns']}, "
+            f"outbox {r['outbox']}, last tick {when}"
+        )
+        if isinstance(last, dict) and last.get("errors"):
+            print(f"  last errors: {'; '.join(last['errors'])}")
+    return 0
+
+
+def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
+    loaded = ctx.load(args.team)
+    revox = ctx.revox()
+    try:
+        revox.list_campaigns()
+    finally:
+        revox.close()
+    print(f"Revox: API key accepted at {ctx.env.get('REVOX_BASE_URL') or DEFAULT_BASE_URL}")
+    for m in loaded:
+        with ctx.engine(m, readonly=True) as engine:
+            n = sum(1 for _ in engine.classified())
+        print(f"{m.mapping.team}: mapping {m.path} ok, {n} row(s) in {engine.source.describe()}")
+    return 0
+
+
+def cmd_schema(ctx: Context, args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def cmd_sandbox(ctx: Context, args: argparse.Namespace) -> int:
+    from connector.sandbox import Sandbox
+
+    sb = Sandbox(args.api_key, port=args.port, speed=args.speed)
+    url = sb.start()
+    print(
+        f"Revox sandbox on {url} (REVOX_BASE_URL={url} REVOX_API_KEY={args.api_key}); "
+        "Ctrl-C stops it",
+        flush=True,
+    )
+    try:
+        import signal
+
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        sb.stop()
+    return 0
+
+
+def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
+    from connector.demo import run_demo
+
+    return run_demo(args.dir)
+
+
+COMMANDS = {
+    "preview": cmd_preview,
+    "sync": cmd_sync,
+    "status": cmd_status,
+    "check": cmd_check,
+    "schema": cmd_schema,
+    "sandbox": cmd_sandbox,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code: int = COMMANDS[args.command](Context(args), args)
+        return code
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(f"config error: {p}", file=sys.stderr)
+        return 2
+    except AuthError as exc:
+        print(f"auth error: {exc}", file=sys.stderr)
+        return 3
+    except ConnectorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,335 @@
+"""The team mapping file: pydantic models, YAML loading with line numbers, and error formatting.
+
+Every problem of every mapping is reported at once, each as
+``FILE:LINE: field.path: what is wrong (what to do)``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import yaml
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from connector.errors import ConfigError
+from connector.sources import SourceConfig
+
+E164 = Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164, e.g. +33159000000")]
+RESULT_NAMES = (
+    "status",
+    "campaign",
+    "outcome",
+    "summary",
+    "result",
+    "attempts",
+    "last_call_at",
+    "recording_url",
+    "error",
+    "call_id",
+)
+ResultName = Literal[
+    "status",
+    "campaign",
+    "outcome",
+    "summary",
+    "result",
+    "attempts",
+    "last_call_at",
+    "recording_url",
+    "error",
+    "call_id",
+]
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h)\s*$")
+_TEAM = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Schedule(_Strict):
+    every: str | None = Field(None, description="Interval: 30s, 5m, 1h")
+    cron: str | None = Field(None, description='Crontab: "*/5 8-19 * * mon-fri"')
+    timezone: str = "UTC"
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, v: str | None) -> str | None:
+        if v is not None and not _DURATION.match(v):
+            raise ValueError(f"{v!r} is not a duration (write 30s, 5m or 1h)")
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> Schedule:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'every' or 'cron'")
+        return self
+
+    def seconds(self) -> int | None:
+        """The interval in seconds, or None for a cron schedule."""
+        if self.every is None:
+            return None
+        m = _DURATION.match(self.every)
+        assert m is not None
+        return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+class VariableSpec(_Strict):
+    column: str | None = None
+    value: str | None = None
+    template: str | None = None
+    required: bool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> VariableSpec:
+        given = [k for k in ("column", "value", "template") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'column', 'value' or 'template'")
+        return self
+
+
+class Contacts(_Strict):
+    phone: str = Field(description="Header of the phone column")
+    default_region: str | None = Field(None, description="ISO 3166 region, e.g. FR")
+    country_column: str | None = None
+    include_when: dict[str, list[str]] = Field(default_factory=dict)
+    skip_when: dict[str, list[str]] = Field(default_factory=dict)
+    prompt_variables: dict[str, str | VariableSpec] = Field(default_factory=dict)
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, v: str | None) -> str | None:
+        import phonenumbers
+
+        if v is None:
+            return v
+        if v.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{v!r} is not an ISO 3166 region code (write FR, US, GB, ...)")
+        return v.upper()
+
+    def variables(self) -> dict[str, VariableSpec]:
+        """Every prompt variable as a VariableSpec (a bare string is a column)."""
+        return {
+            name: VariableSpec(column=spec) if isinstance(spec, str) else spec
+            for name, spec in self.prompt_variables.items()
+        }
+
+
+class CallingWindow(_Strict):
+    calling_window_start_time: str
+    calling_window_end_time: str
+
+
+class CallRetryConfig(_Strict):
+    """The seed's call_retry_config: every field but timezone is required by the API."""
+
+    allowed_days: list[
+        Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    ]
+    call_twice_in_a_row: bool
+    calling_windows: list[CallingWindow]
+    retry_delay_seconds: int = Field(gt=0)
+    max_retry_attempts: int = Field(gt=0)
+    timezone: str | None = None
+
+
+class CampaignSettings(_Strict):
+    assistant_id: UUID
+    name: str = Field("{team} {date} #{batch}", min_length=1)
+    launch: bool = True
+    max_contacts: int = Field(500, ge=1, le=10000)
+    from_phone_number: E164 | None = None
+    max_concurrent_calls: int | None = Field(None, ge=1)
+    scheduled_at: AwareDatetime | None = None
+    call_retry_config: CallRetryConfig | None = None
+
+
+class WriteBack(_Strict):
+    columns: dict[ResultName, str] = Field(default_factory=dict)
+    fields: dict[ResultName, str] = Field(
+        default_factory=dict, description="Salesforce spelling of 'columns'"
+    )
+    structured_output: dict[str, str] = Field(default_factory=dict)
+    log_call_task: bool = False
+
+    def targets(self) -> dict[str, str]:
+        """Result name -> column or field, from whichever spelling was used."""
+        out: dict[str, str] = {str(k): v for k, v in self.columns.items()}
+        out.update({str(k): v for k, v in self.fields.items()})
+        return out
+
+
+class Mapping(_Strict):
+    """One team's mapping file."""
+
+    team: str
+    source: SourceConfig
+    schedule: Schedule = Schedule(every="5m", cron=None)
+    contacts: Contacts
+    campaign: CampaignSettings
+    write_back: WriteBack = WriteBack(
+        columns={"status": "Revox status", "outcome": "Outcome", "error": "Revox error"}
+    )
+
+    @field_validator("team")
+    @classmethod
+    def _team(cls, v: str) -> str:
+        if not _TEAM.match(v):
+            raise ValueError(f"{v!r}: use lower-case letters, digits, '-' and '_'")
+        return v
+
+
+class LoadedMapping(BaseModel):
+    """A validated mapping and where it came from."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    path: Path
+    mapping: Mapping
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def _line_index(node: yaml.Node, path: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = str(k.value)
+            out[(*path, key)] = k.start_mark.line + 1
+            _line_index(v, (*path, key), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, (*path, str(i)), out)
+
+
+def _duplicate_keys(node: yaml.Node, path: tuple[str, ...], out: list[tuple[int, str]]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for k, v in node.value:
+            key = str(k.value)
+            if key in seen:
+                where = ".".join((*path, key))
+                out.append((k.start_mark.line + 1, f"{where}: key given twice (keep one)"))
+            seen.add(key)
+            _duplicate_keys(v, (*path, key), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _duplicate_keys(item, (*path, str(i)), out)
+
+
+_HINTS = {
+    "missing": "add it",
+    "extra_forbidden": "remove it or check its spelling against `revox-sync schema`",
+    "uuid_parsing": "copy the assistant id from the Revox dashboard",
+    "string_pattern_mismatch": "write the number in E.164, e.g. +33159000000",
+    "int_parsing": "write a whole number",
+    "bool_parsing": "write true or false",
+    "union_tag_invalid": "use csv, google_sheets or salesforce",
+    "union_tag_not_found": "add source.type: csv, google_sheets or salesforce",
+}
+
+
+def _format_errors(
+    file: Path, exc: ValidationError, lines: dict[tuple[str, ...], int]
+) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        # pydantic puts the union member (source type, str|VariableSpec branch) in loc
+        loc = [p for p in loc if p not in ("csv", "google_sheets", "salesforce", "str")]
+        loc = [p for p in loc if not p.startswith(("function-", "VariableSpec"))]
+        line = 1
+        for n in range(len(loc), -1, -1):
+            if tuple(loc[:n]) in lines:
+                line = lines[tuple(loc[:n])]
+                break
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        hint = _HINTS.get(str(err["type"]))
+        where = ".".join(loc) or "(top)"
+        problems.append(f"{file}:{line}: {where}: {msg}" + (f" ({hint})" if hint else ""))
+    return problems
+
+
+def load_mapping(path: Path) -> LoadedMapping:
+    """Load and validate one mapping file; raise ConfigError listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the mapping file: {exc.strerror}") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}:{line}: not valid YAML: {problem} (fix the syntax)") from exc
+    if not isinstance(data, dict) or node is None:
+        raise ConfigError(f"{path}:1: (top): the file must be a YAML mapping of keys (see README)")
+    lines: dict[tuple[str, ...], int] = {}
+    _line_index(node, (), lines)
+    dups: list[tuple[int, str]] = []
+    _duplicate_keys(node, (), dups)
+    problems = [f"{path}:{line}: {msg}" for line, msg in dups]
+    try:
+        mapping = Mapping.model_validate(data)
+    except ValidationError as exc:
+        problems += _format_errors(path, exc, lines)
+        mapping = None
+    if problems or mapping is None:
+        raise ConfigError(f"{path}: {len(problems)} problem(s)", problems)
+    return LoadedMapping(path=path.resolve(), mapping=mapping)
+
+
+def mapping_files(where: Path) -> list[Path]:
+    """The mapping files named by --mappings: one file, or every *.yaml/*.yml in a directory."""
+    if where.is_file():
+        return [where]
+    if not where.is_dir():
+        raise ConfigError(
+            f"{where}: no such mappings file or directory "
+            "(pass --mappings or set REVOX_SYNC_MAPPINGS)"
+        )
+    files = sorted(p for p in where.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    return [p for p in files if not p.name.startswith(".")]
+
+
+def load_all(paths: Iterable[Path]) -> tuple[list[LoadedMapping], list[str]]:
+    """Load every mapping; return the good ones and every problem of the bad ones."""
+    good: list[LoadedMapping] = []
+    problems: list[str] = []
+    teams: dict[str, Path] = {}
+    for p in paths:
+        try:
+            loaded = load_mapping(p)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        team = loaded.mapping.team
+        if team in teams:
+            problems.append(f"{p}:1: team: {team!r} is also the team of {teams[team]} (rename one)")
+            continue
+        teams[team] = p
+        good.append(loaded)
+    return good, problems
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a mapping file."""
+    schema = Mapping.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "revox-sync team mapping"
+    return schema

@@ -1,0 +1,79 @@
+"""What is written back into a row: submission statuses, rejections and call results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from connector.config import WriteBack
+from connector.mapping import Rejection
+from connector.revox import CampaignRow
+
+# Outcomes after which this connector must never submit the number again.
+DNC_OUTCOMES = frozenset({"do_not_contact", "ai_averse"})
+
+
+def _pick(wb: WriteBack, results: dict[str, str]) -> dict[str, str]:
+    """Keep the results the mapping asked for, keyed by their column or field."""
+    return {col: results[name] for name, col in wb.targets().items() if name in results}
+
+
+def rejected_values(wb: WriteBack, rej: Rejection) -> dict[str, str]:
+    return _pick(wb, {"status": "rejected", "error": f"{rej.reason}: {rej.message}"})
+
+
+def submitted_values(wb: WriteBack, campaign_id: str) -> dict[str, str]:
+    return _pick(wb, {"status": "submitted", "campaign": campaign_id, "error": ""})
+
+
+def failed_values(wb: WriteBack, message: str) -> dict[str, str]:
+    return _pick(wb, {"status": "failed", "error": message})
+
+
+@dataclass(frozen=True)
+class CallResult:
+    values: dict[str, str] = field(default_factory=dict)
+    final: bool = False
+    do_not_call: bool = False
+    call_id: str | None = None
+    outcome: str | None = None
+    summary: str = ""
+    ended_at: str | None = None
+    duration_seconds: int | None = None
+
+
+def call_result(wb: WriteBack, row: CampaignRow, campaign_id: str) -> CallResult | None:
+    """The cells for one campaign row, or None while no call exists yet."""
+    call = row.call
+    if call is None:
+        return None
+    att = call.last_call_attempt
+    errored = call.status == "errored"
+    results = {
+        "status": call.status,
+        "campaign": campaign_id,
+        "outcome": call.outcome or "",
+        "summary": call.outcome_summary or "",
+        "result": (att.result or att.dial_error or "") if att else "",
+        "attempts": str(call.calls_count),
+        "last_call_at": (att.ended_at or att.started_at or "") if att else "",
+        "recording_url": (att.recording_url or "") if att else "",
+        "error": ((att.dial_error or att.end_reason or "errored") if att else "errored")
+        if errored
+        else "",
+        "call_id": call.id,
+    }
+    values = _pick(wb, results)
+    extracted = (att.structured_output if att else None) or {}
+    for name, col in wb.structured_output.items():
+        v = extracted.get(name)
+        values[col] = "" if v is None else v if isinstance(v, str) else json.dumps(v)
+    return CallResult(
+        values=values,
+        final=call.final,
+        do_not_call=call.outcome in DNC_OUTCOMES,
+        call_id=call.id,
+        outcome=call.outcome,
+        summary=call.outcome_summary or "",
+        ended_at=att.ended_at if att else None,
+    )

@@ -1,0 +1,343 @@
+"""The Revox sandbox: contract validation, campaigns, call progression, faults."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from connector.sandbox import Fault, Sandbox, scenario_for
+from connector.sandbox_model import SCENARIOS
+
+KEY = "test-key"
+ASSISTANT = "182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e"
+
+
+def _phone(i: int) -> str:
+    return f"+1415555{i:04d}"
+
+
+def _body(n: int = 2, **over: Any) -> dict[str, Any]:
+    contacts = [
+        {"to_phone_number": _phone(i), "prompt_variables": {"first_name": f"P{i}"}}
+        for i in range(n)
+    ]
+    return {
+        "assistant_id": ASSISTANT,
+        "name": "batch-1",
+        "contacts": contacts,
+        "launch": True,
+    } | over
+
+
+def _client(sb: Sandbox, timeout: float = 5.0) -> httpx.Client:
+    return httpx.Client(
+        base_url=sb.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=timeout
+    )
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(KEY, clock=lambda: 0.0) as sb:
+        yield sb
+
+
+@pytest.fixture
+def client(sandbox: Sandbox) -> Iterator[httpx.Client]:
+    with _client(sandbox) as c:
+        yield c
+
+
+def _create(client: httpx.Client, **over: Any) -> dict[str, Any]:
+    answer = client.post("/campaigns", json=_body(**over))
+    assert answer.status_code == 200, answer.text
+    campaign: dict[str, Any] = answer.json()["campaign"]
+    return campaign
+
+
+def _calls(client: httpx.Client, cid: str) -> list[dict[str, Any]]:
+    rows = client.get(f"/campaigns/{cid}/rows", params={"page_size": 200}).json()["rows"]
+    return [row["call"] for row in rows]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}])
+def test_missing_or_wrong_key_is_401(sandbox: Sandbox, headers: dict[str, str]) -> None:
+    answer = httpx.get(f"{sandbox.url}/campaigns", headers=headers)
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    ("over", "path"),
+    [
+        ({"assistant_id": "not-a-uuid"}, "assistant_id"),
+        ({"name": ""}, "name"),
+        ({"contacts": []}, "contacts"),
+        ({"contacts": [{"to_phone_number": "0612345678", "prompt_variables": {}}]},
+         "contacts.0.to_phone_number"),
+        ({"contacts": [{"to_phone_number": "+33612345678", "prompt_variables": {"a": 1}}]},
+         "contacts.0.prompt_variables"),
+        ({"launch": "yes"}, "launch"),
+        ({"from_phone_number": "12345"}, "from_phone_number"),
+        ({"max_concurrent_calls": 0}, "max_concurrent_calls"),
+        ({"scheduled_at": "tomorrow"}, "scheduled_at"),
+        ({"campaign_name": "x"}, "campaign_name"),
+        ({"call_retry_config": {"allowed_days": ["funday"], "call_twice_in_a_row": False,
+                                "calling_windows": [], "retry_delay_seconds": 60,
+                                "max_retry_attempts": 2}}, "call_retry_config.allowed_days.0"),
+        ({"call_retry_config": {"allowed_days": [], "call_twice_in_a_row": False,
+                                "calling_windows": [], "retry_delay_seconds": 0,
+                                "max_retry_attempts": 2}}, "call_retry_config.retry_delay_seconds"),
+        ({"call_retry_config": {"allowed_days": [], "call_twice_in_a_row": False,
+                                "calling_windows": [{"calling_window_start_time": "25:00",
+                                                     "calling_window_end_time": "6pm"}],
+                                "retry_delay_seconds": 60, "max_retry_attempts": 2}},
+         "call_retry_config.calling_windows.0.calling_window_start_time"),
+    ],
+)  # fmt: skip
+def test_each_validation_rule_is_422_naming_the_field(
+    client: httpx.Client, sandbox: Sandbox, over: dict[str, Any], path: str
+) -> None:
+    answer = client.post("/campaigns", json=_body(**over))
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["error"] == "validation_error"
+    assert [issue["path"] for issue in body["issues"]] == [path]
+    assert body["message"].startswith(f"{path}: ")
+    assert sandbox.campaign_contacts() == {}
+
+
+def test_missing_launch_and_non_object_body_are_422(client: httpx.Client) -> None:
+    body = _body()
+    del body["launch"]
+    missing = client.post("/campaigns", json=body).json()
+    assert missing["issues"] == [{"path": "launch", "message": "required"}]
+    assert client.post("/campaigns", json=[body]).status_code == 422
+
+
+def test_malformed_json_is_400(client: httpx.Client) -> None:
+    answer = client.post("/campaigns", content=b'{"name": ', headers={"Content-Type": "x"})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "bad_request"
+
+
+def test_create_get_and_list_newest_first(client: httpx.Client) -> None:
+    first = _create(client, name="first", n=3)
+    second = _create(client, name="second")
+    assert first["status"] == "running" and first["is_cancelled"] is False
+    assert first["row_stats"]["total"] == 3
+    assert {"assistant", "call_retry_config", "organization_id"} <= first.keys()
+    got = client.get(f"/campaigns/{first['id']}").json()["campaign"]
+    assert got["name"] == "first" and got["id"] == first["id"]
+    listed = client.get("/campaigns").json()["campaigns"]
+    assert [c["name"] for c in listed] == ["second", "first"]
+    assert second["id"] != first["id"]
+    assert client.get("/campaigns/nope").json()["error"] == "not_found"
+    assert client.post("/campaigns/nope/cancel").status_code == 404
+
+
+def test_rows_paged_in_three_pages(client: httpx.Client) -> None:
+    cid = _create(client, n=120)["id"]
+    pages = [
+        client.get(f"/campaigns/{cid}/rows", params={"page": p, "page_size": 50}).json()
+        for p in (1, 2, 3)
+    ]
+    assert [len(p["rows"]) for p in pages] == [50, 50, 20]
+    assert all(p["total"] == 120 and p["page_size"] == 50 for p in pages)
+    rows = [row for p in pages for row in p["rows"]]
+    assert [r["row_index"] for r in rows] == list(range(120))
+    assert rows[119]["phone_number"] == _phone(119)
+    assert rows[7]["input_data"] == {"first_name": "P7"}
+    default = client.get(f"/campaigns/{cid}/rows").json()
+    assert default["page"] == 1 and len(default["rows"]) == 50
+    assert client.get(f"/campaigns/{cid}/rows", params={"page_size": 201}).status_code == 422
+
+
+def test_rows_unpaged_ignores_paging_params() -> None:
+    with Sandbox(KEY, clock=lambda: 0.0, paged_rows=False) as sb, _client(sb) as c:
+        cid = _create(c, n=60)["id"]
+        answer = c.get(f"/campaigns/{cid}/rows", params={"page": 2, "page_size": 10}).json()
+    assert set(answer) == {"rows"}
+    assert len(answer["rows"]) == 60
+
+
+def test_calls_progress_to_a_final_status(client: httpx.Client, sandbox: Sandbox) -> None:
+    cid = _create(client, n=3, max_concurrent_calls=2)["id"]
+    assert [c["status"] for c in _calls(client, cid)] == [
+        "calling",
+        "calling",
+        "queued_for_calling",
+    ]
+    sandbox.advance(31)
+    assert [c["status"] for c in _calls(client, cid)][:2] == ["post_processing"] * 2
+    assert not sandbox.all_final()
+    sandbox.advance(10)  # 41 s: first slot final, the third contact is dialling
+    calls = _calls(client, cid)
+    assert calls[2]["status"] == "calling"
+    assert all(c["status"] in ("completed", "errored") for c in calls[:2])
+    sandbox.advance(40)
+    assert sandbox.all_final()
+    campaign = client.get(f"/campaigns/{cid}").json()["campaign"]
+    assert campaign["status"] == "completed"
+    stats = campaign["row_stats"]
+    assert stats["completed"] + stats["failed"] == stats["total"] == 3
+
+
+def test_scenario_for_is_deterministic_and_seeded() -> None:
+    phones = [_phone(i) for i in range(400)]
+    picks = [scenario_for(p) for p in phones]
+    assert picks == [scenario_for(p, 0) for p in phones]
+    assert set(picks) == set(SCENARIOS)
+    assert picks != [scenario_for(p, seed=1) for p in phones]
+
+
+def test_scenario_outcomes_and_overrides() -> None:
+    names = list(SCENARIOS)
+    forced = {_phone(i): name for i, name in enumerate(names)}
+    with Sandbox(KEY, clock=lambda: 0.0, scenarios=forced) as sb, _client(sb) as c:
+        cid = _create(c, n=len(names), max_concurrent_calls=len(names))["id"]
+        sb.advance(41)
+        calls = dict(zip(names, _calls(c, cid), strict=True))
+    interested = calls["interested"]
+    assert interested["outcome"] == "interested"
+    assert interested["last_call_attempt"]["structured_output"] == {"email": "p0@example.com"}
+    assert interested["last_call_attempt"]["recording_url"]
+    assert calls["voicemail"]["calls_count"] == 3
+    assert calls["voicemail"]["last_call_attempt"]["result"] == "voicemail"
+    assert calls["no_answer"]["last_call_attempt"]["dial_error"] == "no_answer"
+    assert calls["errored"]["status"] == "errored"
+    assert calls["errored"]["last_call_attempt"]["dial_error"] == "number_non_attributed"
+    assert calls["do_not_contact"]["outcome"] == "do_not_contact"
+    assert calls["hostile_summary"]["outcome_summary"].startswith("=HYPERLINK(")
+
+
+def test_deferred_generation_waits_for_launch_calls() -> None:
+    with Sandbox(KEY, clock=lambda: 0.0, generation="deferred") as sb, _client(sb) as c:
+        campaign = _create(c, n=4)
+        cid = campaign["id"]
+        assert campaign["row_stats"]["not_launched"] == campaign["row_stats"]["total"] == 4
+        sb.advance(500)
+        assert {call["status"] for call in _calls(c, cid)} == {"not_launched"}
+        assert not sb.all_final()  # launch=true was asked for, yet nothing is dialled
+        assert (
+            c.post(f"/campaigns/{cid}/launch-calls", json={"mode": "ai_first"}).status_code == 422
+        )
+        launched = c.post(
+            f"/campaigns/{cid}/launch-calls", json={"mode": "ai_first", "selection": {"all": True}}
+        )
+        assert launched.json() == {"success": True}
+        stats = c.get(f"/campaigns/{cid}").json()["campaign"]["row_stats"]
+        assert stats["not_launched"] == 0 and stats["calling"] == 4
+        sb.advance(41)
+        assert sb.all_final()
+
+
+def test_draft_has_no_calls_until_launch(client: httpx.Client, sandbox: Sandbox) -> None:
+    campaign = _create(client, launch=False)
+    assert campaign["status"] == "draft"
+    assert _calls(client, campaign["id"]) == [None, None]
+    sandbox.advance(100)
+    assert _calls(client, campaign["id"]) == [None, None]
+    assert sandbox.all_final()  # a draft is not launched, so nothing is waited for
+    assert client.post(f"/campaigns/{campaign['id']}/launch").json() == {"success": True}
+    assert [c["status"] for c in _calls(client, campaign["id"])] == ["calling", "calling"]
+    assert not sandbox.all_final()
+
+
+def test_cancel_ends_open_calls_cancelled(client: httpx.Client, sandbox: Sandbox) -> None:
+    cid = _create(client, n=6, max_concurrent_calls=5)["id"]
+    sandbox.advance(10)
+    assert client.post(f"/campaigns/{cid}/cancel").json() == {"success": True}
+    sandbox.advance(100)
+    calls = _calls(client, cid)
+    assert {c["status"] for c in calls} == {"cancelled"}
+    assert calls[0]["last_call_attempt"]["end_reason"] == "cancelled"
+    assert calls[5]["calls_count"] == 0
+    campaign = client.get(f"/campaigns/{cid}").json()["campaign"]
+    assert campaign["is_cancelled"] is True
+    assert campaign["row_stats"]["failed"] == 6
+    assert client.post(f"/campaigns/{cid}/launch").status_code == 409
+
+
+def test_speed_scales_the_clock() -> None:
+    now = [0.0]
+    with Sandbox(KEY, clock=lambda: now[0], speed=60) as sb, _client(sb) as c:
+        cid = _create(c)["id"]
+        now[0] = 1.0  # one real second is a simulated minute
+        assert all(call["status"] != "calling" for call in _calls(c, cid))
+        assert sb.all_final()
+
+
+def test_status_fault_with_retry_after_is_not_applied(
+    client: httpx.Client, sandbox: Sandbox
+) -> None:
+    sandbox.add_fault(Fault("POST", r"/campaigns", "status", status=429, retry_after="7"))
+    answer = client.post("/campaigns", json=_body())
+    assert answer.status_code == 429
+    assert answer.headers["Retry-After"] == "7"
+    assert sandbox.campaign_contacts() == {}
+    assert client.get("/campaigns").status_code == 200  # GET does not match
+    assert client.post("/campaigns", json=_body()).status_code == 200  # times=1 consumed
+    assert [r[2] for r in sandbox.requests] == [429, 200, 200]
+
+
+def test_drop_after_apply_creates_the_campaign(client: httpx.Client, sandbox: Sandbox) -> None:
+    sandbox.add_fault(Fault("POST", r"/campaigns", "drop_after_apply"))
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post("/campaigns", json=_body(n=3))
+    assert list(sandbox.campaign_contacts().values()) == [[_phone(0), _phone(1), _phone(2)]]
+    assert sandbox.requests == [("POST", "/campaigns", 0)]
+    assert len(client.get("/campaigns").json()["campaigns"]) == 1
+
+
+def test_drop_before_apply_creates_nothing(client: httpx.Client, sandbox: Sandbox) -> None:
+    sandbox.add_fault(Fault("*", r"/campaigns.*", "drop_before_apply", times=2))
+    for _ in range(2):
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.post("/campaigns", json=_body())
+    assert sandbox.campaign_contacts() == {}
+    assert client.get("/campaigns").json() == {"campaigns": []}
+
+
+def test_hang_times_the_client_out(sandbox: Sandbox) -> None:
+    sandbox.add_fault(Fault("POST", r"/campaigns", "hang", delay=3.0))
+    started = time.monotonic()
+    with _client(sandbox, timeout=0.2) as c, pytest.raises(httpx.ReadTimeout):
+        c.post("/campaigns", json=_body())
+    assert time.monotonic() - started < 2.0
+    assert sandbox.campaign_contacts() == {}
+
+
+def test_slow_answers_normally_after_the_delay(client: httpx.Client, sandbox: Sandbox) -> None:
+    sandbox.add_fault(Fault("GET", r"/campaigns", "slow", delay=0.3))
+    started = time.monotonic()
+    assert client.get("/campaigns").json() == {"campaigns": []}
+    assert time.monotonic() - started >= 0.3
+
+
+def test_malformed_applies_and_truncates(client: httpx.Client, sandbox: Sandbox) -> None:
+    sandbox.add_fault(Fault("POST", r"/campaigns", "malformed"))
+    answer = client.post("/campaigns", json=_body())
+    assert answer.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        answer.json()
+    assert len(sandbox.campaign_contacts()) == 1
+
+
+def test_sandbox_control_endpoints_need_no_auth(client: httpx.Client, sandbox: Sandbox) -> None:
+    cid = _create(client)["id"]
+    control = httpx.Client(base_url=sandbox.url)
+    assert control.get("/_sandbox/contacts").json() == {"campaigns": {cid: [_phone(0), _phone(1)]}}
+    assert control.get("/_sandbox/state").json() == {"all_final": False, "campaigns": 1, "calls": 2}
+    fault = {"method": "GET", "path": r"/campaigns/[^/]+", "kind": "status", "status": 500}
+    assert control.post("/_sandbox/faults", json=fault).json() == {"success": True}
+    assert control.post("/_sandbox/faults", json={"kind": "boom"}).status_code == 422
+    assert client.get(f"/campaigns/{cid}").status_code == 500
+    sandbox.advance(41)
+    assert control.get("/_sandbox/state").json()["all_final"] is True
+    control.close()
+    assert all(not path.startswith("/_sandbox") for _, path, _ in sandbox.requests)
