@@ -21,6 +21,7 @@ from typing import IO, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.base import Row, RowUpdate, WriteReport
+from connector import failpoints
 from connector.errors import ConfigError, RetryableError
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,13 @@ class CsvSource:
             ) from exc
         except OSError as exc:
             raise RetryableError(f"{self.path}: cannot read the CSV file: {exc.strerror}") from exc
-        bom = f.read(1) == _BOM
+        try:
+            bom = f.read(1) == _BOM
+        except UnicodeDecodeError as exc:
+            f.close()
+            raise ConfigError(
+                f"{self.path}: not UTF-8 text (save the CSV as UTF-8 and try again)"
+            ) from exc
         if not bom:
             f.seek(0)
         return f, bom
@@ -191,6 +198,7 @@ class CsvSource:
                         cells[index[norm(col)]] = self._escape(value)
                     writer.writerow(cells)
                     report.written.add(upd.key)
+                    failpoints.hit("mid_csv_write")
                 out.flush()
                 os.fsync(out.fileno())
             os.chmod(tmp, self.path.stat().st_mode & 0o7777)

@@ -204,7 +204,7 @@ class LoadedMapping(BaseModel):
 
 
 def _line_index(node: yaml.Node, path: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
-    out[path] = node.start_mark.line + 1
+    out.setdefault(path, node.start_mark.line + 1)  # a key's own line wins over its value's
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             key = str(k.value)
@@ -246,11 +246,20 @@ def _format_errors(
     file: Path, exc: ValidationError, lines: dict[tuple[str, ...], int]
 ) -> list[str]:
     problems = []
+    errors = []
     for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
         # pydantic puts the union member (source type, str|VariableSpec branch) in loc
-        loc = [p for p in loc if p not in ("csv", "google_sheets", "salesforce", "str")]
+        loc = [str(p) for p in err["loc"]]
+        loc = [p for p in loc if p not in ("csv", "google_sheets", "salesforce", "str", "[key]")]
         loc = [p for p in loc if not p.startswith(("function-", "VariableSpec"))]
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc.append("type")
+        errors.append((loc, err))
+    # "not a string" from the str branch of `str | VariableSpec` is noise beside the real error
+    locs = [tuple(loc) for loc, _ in errors]
+    for loc, err in errors:
+        if err["type"] == "string_type" and locs.count(tuple(loc)) > 1:
+            continue
         line = 1
         for n in range(len(loc), -1, -1):
             if tuple(loc[:n]) in lines:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.base import CallLog, CallLogger, RowUpdate, Source
+from connector import failpoints
 from connector.classify import Classified, classify
 from connector.config import LoadedMapping
 from connector.errors import AmbiguousError, NotFoundError, RejectedError, RetryableError
@@ -251,6 +252,7 @@ class Engine:
                 self.state.put("p", c.to_phone_number, {"key": c.key})
             self.state.set_meta("batch_seq", seq)
             self.state.commit()  # the intent is durable before anything is sent
+            failpoints.hit("after_intent")
             if not self._send(bid, rec, s):
                 return
 
@@ -258,6 +260,7 @@ class Engine:
         """POST one journalled batch. False stops this tick's submitting (retry later)."""
         try:
             camp = self.revox.create_campaign(rec["body"])
+            failpoints.hit("after_post")
         except RejectedError as exc:
             self._fail_batch(bid, rec, str(exc), s)
             return True
@@ -309,6 +312,7 @@ class Engine:
         rec.update(state="created", campaign=camp.id, body=None)
         self.state.put("b", bid, rec)
         self.state.commit()
+        failpoints.hit("after_record")
         s.campaigns_created += 1
         s.submitted += len(keys)
         if self.m.campaign.launch and camp.nothing_launched():
@@ -395,6 +399,7 @@ class Engine:
                     self.state.put("l", res.call_id, log_rec.__dict__)
                 rec["state"] = "done"
             self.state.put("r", key, rec)
+        failpoints.hit("mid_poll")
         crec["sig"] = sig
         if finals >= len(keys) or (camp.is_cancelled and finals == len(rows)):
             crec["state"] = "final"
@@ -420,6 +425,7 @@ class Engine:
             updates = [RowUpdate(k, self._ordered(r["values"]), r["line"]) for k, r in pending]
             try:
                 report = self.source.write_back(updates)
+                failpoints.hit("after_write_back")
             except RetryableError as exc:
                 s.errors.append(f"writing {len(updates)} row(s) back: {exc} (kept in the outbox)")
             else:

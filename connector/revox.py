@@ -146,6 +146,7 @@ class RevoxClient:
         timeout: float = 20.0,
         max_retries: int = 4,
         max_backoff: float = 30.0,
+        rows_page_size: int = 200,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -156,6 +157,7 @@ class RevoxClient:
             transport=transport,
         )
         self._max_retries = max_retries
+        self._page_size = rows_page_size
         self._max_backoff = max_backoff
         self._sleep = sleep
         self.requests = 0
@@ -235,13 +237,14 @@ class RevoxClient:
         data = self._get(f"/campaigns/{campaign_id}")
         return self._parse(Campaign, data.get("campaign"), "GET /campaigns/{id}")  # type: ignore[no-any-return]
 
-    def campaign_rows(self, campaign_id: str, page_size: int = 200) -> list[CampaignRow]:
+    def campaign_rows(self, campaign_id: str) -> list[CampaignRow]:
         """Every row of a campaign, following pages until `total` rows are read."""
         rows: list[CampaignRow] = []
         page = 1
         while True:
             data = self._get(
-                f"/campaigns/{campaign_id}/rows", params={"page": page, "page_size": page_size}
+                f"/campaigns/{campaign_id}/rows",
+                params={"page": page, "page_size": self._page_size},
             )
             batch = data.get("rows", []) if isinstance(data, dict) else []
             rows += [self._parse(CampaignRow, r, "GET /campaigns/{id}/rows") for r in batch]
