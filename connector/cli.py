@@ -125,15 +125,17 @@ class Context:
     def engine(self, loaded: LoadedMapping, *, readonly: bool = False) -> Iterator[Engine]:
         path = state_path(self.state_dir, loaded.mapping.team)
         with tempfile.TemporaryDirectory() as tmp:
+            offline = readonly
             if readonly and not path.exists():
                 path = Path(tmp) / "empty.sqlite"  # preview before any tick: nothing submitted
                 readonly = False
             state = StateStore(path, readonly=readonly)
             source = open_source(loaded, self.env)
             # preview and check never send: their client points nowhere
-            revox = RevoxClient("-", "http://127.0.0.1:9") if readonly else self.revox()
+            revox = RevoxClient("-", "http://127.0.0.1:9") if offline else self.revox()
             try:
-                yield Engine(loaded, source, revox, state)
+                settle = float(self.env.get("REVOX_SYNC_POST_SETTLE_SECONDS") or 120)
+                yield Engine(loaded, source, revox, state, settle_seconds=settle)
             finally:
                 state.close()
                 revox.close()

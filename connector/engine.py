@@ -78,6 +78,7 @@ class Engine:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_key: Callable[[], str] = lambda: "rx" + secrets.token_hex(5),
+        settle_seconds: float = 120.0,
     ) -> None:
         self.m = loaded.mapping
         self.source = source
@@ -85,6 +86,9 @@ class Engine:
         self.state = state
         self.clock = clock
         self.new_key = new_key
+        # A POST that was sent may still be applied later (in flight when we crashed or timed
+        # out). An intent is re-sent only once it is older than this and still not found.
+        self.settle_seconds = settle_seconds
 
     # reading --------------------------------------------------------------------
     def classified(self) -> Iterator[Classified]:
@@ -242,22 +246,22 @@ class Engine:
                 "keys": keys,
                 "marker": marker,
                 "body": self._body(f"{name} {marker}", chunk),
-                "at": self.clock().isoformat(),
             }
-            self.state.put("b", bid, rec)
             for c in chunk:
                 self.state.put(
                     "r", c.key, {"state": "queued", "batch": bid, "phone": c.to_phone_number}
                 )
                 self.state.put("p", c.to_phone_number, {"key": c.key})
             self.state.set_meta("batch_seq", seq)
-            self.state.commit()  # the intent is durable before anything is sent
-            failpoints.hit("after_intent")
             if not self._send(bid, rec, s):
                 return
 
     def _send(self, bid: str, rec: Record, s: TickSummary) -> bool:
-        """POST one journalled batch. False stops this tick's submitting (retry later)."""
+        """Journal the batch as intent, then POST it. False stops this tick's submitting."""
+        rec["at"] = self.clock().isoformat()  # when the last attempt was sent (see settle)
+        self.state.put("b", bid, rec)
+        self.state.commit()  # the intent is durable before anything is sent
+        failpoints.hit("after_intent")
         try:
             camp = self.revox.create_campaign(rec["body"])
             failpoints.hit("after_post")
@@ -337,9 +341,15 @@ class Engine:
             return
         for bid, rec in intents:
             found = [c for c in remote if rec["marker"] in c.name]
+            age = (self.clock() - datetime.fromisoformat(rec["at"])).total_seconds()
             if found:
                 log.info("batch %s: adopting campaign %s found by name", bid, found[0].id)
                 self._adopt(bid, rec, found[0], s)
+            elif age < self.settle_seconds:
+                s.errors.append(
+                    f"batch {bid}: not on Revox yet; re-sent only after {self.settle_seconds:g}s "
+                    "in case the last attempt is still in flight"
+                )
             elif not self._send(bid, rec, s):
                 return
 

@@ -375,10 +375,13 @@ class _Handler(BaseHTTPRequestHandler):
         if answer is None:
             self.close_connection = True  # nothing written: the client sees a disconnect
             return
-        self.send_response(answer.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer.payload)))
-        for name, value in answer.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(answer.payload)
+        try:
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer.payload)))
+            for name, value in answer.headers:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(answer.payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away: the request still applied

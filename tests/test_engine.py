@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,12 +25,26 @@ IN_FLIGHT = {"submitted", "queued_for_calling", "calling", "post_processing"}
 FR = [f"06 12 34 {i // 100:02d} {i % 100:02d}" for i in range(200)]
 
 
+class Clock:
+    """The engine's wall clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
 @dataclass
 class Team:
     dir: Path
     engine: Engine
     state: StateStore
     sandbox: Sandbox
+    clock: Clock
 
     @property
     def csv(self) -> list[dict[str, str]]:
@@ -48,8 +63,9 @@ def build(tmp: Path, sandbox: Sandbox, rows: list[list[str]], **kw: object) -> T
     loaded = load_mapping(make_team(tmp, rows, **kw))
     state = StateStore(tmp / "state" / "t1.sqlite")
     revox = RevoxClient(API_KEY, sandbox.url, sleep=lambda s: None, timeout=2.0, rows_page_size=50)
-    engine = Engine(loaded, open_source(loaded, {}), revox, state)
-    return Team(tmp, engine, state, sandbox)
+    clock = Clock()
+    engine = Engine(loaded, open_source(loaded, {}), revox, state, clock=clock)
+    return Team(tmp, engine, state, sandbox, clock)
 
 
 @pytest.fixture
@@ -165,6 +181,11 @@ def test_ambiguous_post_is_reconciled_never_duplicated(
     s = t.engine.tick()
     assert s.errors and "kept as intent" in s.errors[0]
     assert all(r.get("Revox status", "") == "" for r in t.csv)  # nothing claimed yet
+    if kind == "drop_before_apply":
+        # not found on Revox: it is re-sent only once an in-flight attempt cannot land any more
+        assert "re-sent only after" in t.engine.tick().errors[0]
+        assert posts(sandbox) == 1
+        t.clock.advance(121)
     s2 = t.engine.tick()
     assert not s2.errors, s2.errors
     assert len(sandbox.campaign_contacts()) == 1
@@ -177,6 +198,7 @@ def test_5xx_on_post_is_treated_as_ambiguous(team_factory, sandbox: Sandbox) -> 
     t = team_factory([["A", FR[0]], ["B", FR[1]]])
     sandbox.add_fault(Fault("POST", "/campaigns", "status", status=503))
     assert t.engine.tick().errors
+    t.clock.advance(121)
     t.engine.tick()
     assert len(sandbox.campaign_contacts()) == 1
     assert_each_phone_once(sandbox)
