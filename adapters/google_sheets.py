@@ -32,6 +32,7 @@ _READ_PARAMS: ParamsType = {
     "valueRenderOption": "UNFORMATTED_VALUE",
     "dateTimeRenderOption": "FORMATTED_STRING",
 }
+CELL_LIMIT = 50_000  # characters per cell; longer input is a 400 for the whole batch
 _URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _BARE_ID = re.compile(r"^[A-Za-z0-9_-]{10,200}$")
 T = TypeVar("T")
@@ -98,6 +99,17 @@ def cell_text(value: object) -> str:
         text = repr(value)
         return text[:-2] if text.endswith(".0") else text
     return str(value)
+
+
+def _merge(updates: Sequence[RowUpdate]) -> dict[str, tuple[dict[str, str], int | None]]:
+    """Updates by key (later values win), as text cut to the API's per-cell limit."""
+    merged: dict[str, tuple[dict[str, str], int | None]] = {}
+    for update in updates:
+        values, line = merged.get(update.key, ({}, None))
+        for name, text in update.values.items():
+            values[name] = ("" if text is None else str(text))[:CELL_LIMIT]
+        merged[update.key] = (values, line if line is not None else update.line)
+    return merged
 
 
 def _norm(name: str) -> str:
@@ -231,80 +243,75 @@ class GoogleSheetsSource:
     # -- internals ---------------------------------------------------------
 
     def _write(self, meta: _SheetMeta, updates: Sequence[RowUpdate], report: WriteReport) -> None:
-        report.written.clear()
-        report.missing.clear()
-        merged: dict[str, tuple[dict[str, str], int | None]] = {}
-        for update in updates:
-            values, line = merged.get(update.key, ({}, None))
-            values.update(
-                {name: "" if text is None else str(text) for name, text in update.values.items()}
-            )
-            merged[update.key] = (values, line if line is not None else update.line)
-
+        merged = _merge(updates)
         header, keys = self._read_header_and_keys(meta)
-        first = self._config.header_row
-        key_name = self._config.key_column
-        lines_by_key: dict[str, list[int]] = {}
-        for line in range(first + 1, len(keys) + 1):
-            if keys[line - 1]:
-                lines_by_key.setdefault(keys[line - 1], []).append(line)
-
-        targets: dict[str, list[int]] = {}
-        claimed: set[int] = set()
-        for key, (values, line) in merged.items():
-            if key in lines_by_key:
-                targets[key] = lines_by_key[key]
-                continue
-            assigned = next((v for n, v in values.items() if _norm(n) == _norm(key_name)), None)
-            if (
-                line is not None
-                and first < line <= meta.row_count
-                and assigned is not None
-                and assigned.strip() == key
-                and line not in claimed
-                and (line > len(keys) or not keys[line - 1])
-            ):
-                targets[key] = [line]
-                claimed.add(line)
-            else:
-                report.missing.add(key)
+        targets, missing = self._locate(meta, merged, keys)
+        report.written, report.missing = set(), missing
         if not targets:
             return
-
         columns = self._columns(header, [merged[key][0] for key in targets])
         new_names: dict[int, str] = {}
         for name, col in columns.items():
             if header.column(name) is None:
                 new_names.setdefault(col, name)
-        last_col = max(columns.values())
-        if last_col > meta.col_count:
-            self._client.batch_update(
-                {
-                    "requests": [
-                        {
-                            "appendDimension": {
-                                "sheetId": meta.sheet_id,
-                                "dimension": "COLUMNS",
-                                "length": last_col - meta.col_count,
-                            }
-                        }
-                    ]
-                }
-            )
-            meta.col_count = last_col
-
-        data: list[dict[str, Any]] = []
-        if new_names:
-            data.extend(self._runs(meta, first, new_names))
+        if max(columns.values()) > meta.col_count:
+            self._grow(meta, max(columns.values()))
+        data = self._runs(meta, self._config.header_row, new_names)
         for key, lines in targets.items():
             cells = {columns[name]: text for name, text in merged[key][0].items()}
             for line in lines:
                 data.extend(self._runs(meta, line, cells))
         self._client.values_batch_update({"valueInputOption": "RAW", "data": data})
-        report.written.update(targets)
+        report.written = set(targets)
         if new_names:
             added = tuple(new_names[col] for col in sorted(new_names))
             self._header = _Header(header.cells + added)
+
+    def _locate(
+        self,
+        meta: _SheetMeta,
+        merged: Mapping[str, tuple[dict[str, str], int | None]],
+        keys: list[str],
+    ) -> tuple[dict[str, list[int]], set[str]]:
+        """Lines of each key now; a keyless row at ``line`` is taken only if still keyless."""
+        first = self._config.header_row
+        lines_by_key: dict[str, list[int]] = {}
+        for index in range(first, len(keys)):
+            if keys[index]:
+                lines_by_key.setdefault(keys[index], []).append(index + 1)
+        targets: dict[str, list[int]] = {}
+        claimed: set[int] = set()
+        missing: set[str] = set()
+        key_name = _norm(self._config.key_column)
+        for key, (values, at) in merged.items():
+            if key in lines_by_key:
+                targets[key] = lines_by_key[key]
+                continue
+            assigned = next((v for n, v in values.items() if _norm(n) == key_name), None)
+            if (
+                at is not None
+                and first < at <= meta.row_count
+                and assigned is not None
+                and assigned.strip() == key
+                and (at > len(keys) or not keys[at - 1])
+                and at not in claimed
+            ):
+                targets[key] = [at]
+                claimed.add(at)
+            else:
+                missing.add(key)
+        return targets, missing
+
+    def _grow(self, meta: _SheetMeta, columns: int) -> None:
+        # appendDimension is relative: with stale metadata it adds spare empty columns,
+        # where an absolute columnCount could cut off columns someone added meanwhile.
+        append = {
+            "sheetId": meta.sheet_id,
+            "dimension": "COLUMNS",
+            "length": columns - meta.col_count,
+        }
+        self._client.batch_update({"requests": [{"appendDimension": append}]})
+        meta.col_count = columns
 
     def _read_header_and_keys(self, meta: _SheetMeta) -> tuple[_Header, list[str]]:
         """Fresh header row and key column texts (index = line - 1), in one request."""
@@ -406,7 +413,8 @@ class GoogleSheetsSource:
                 return operation(self._metadata())
             except RangeError as exc:
                 raise ConfigError(
-                    f"{self.describe()}: {exc} (check worksheet and header_row in the mapping)"
+                    f"{self.describe()}: {exc}; the sheet may have been renamed or resized, "
+                    "check worksheet and header_row in the mapping"
                 ) from exc
 
     def _metadata(self) -> _SheetMeta:

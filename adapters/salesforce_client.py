@@ -17,7 +17,9 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from xml.parsers.expat import ExpatError
 
+import jwt
 import requests
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
@@ -111,6 +113,7 @@ class HttpSession(requests.Session):
         self.default_timeout = timeout
         self.emulator_host = emulator_host
         self.count = 0
+        self.last_status = 0
         if emulator_host is not None:
             self.trust_env = False  # a proxy from the environment must not catch loopback calls
 
@@ -125,7 +128,9 @@ class HttpSession(requests.Session):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout
         self.count += 1
-        return super().request(method, url, *args, **kwargs)
+        response = super().request(method, url, *args, **kwargs)
+        self.last_status = response.status_code
+        return response
 
 
 def error_code(response: requests.Response) -> tuple[str, str]:
@@ -205,7 +210,7 @@ class ApiGuard:
                 response = sf.session.request(
                     method, url, headers={**sf.headers, **extra}, **kwargs
                 )
-            except (requests.Timeout, requests.ConnectionError) as exc:
+            except requests.RequestException as exc:
                 # Only a connect timeout proves the request never left; anything else on a
                 # POST may have been applied, and repeating it could create a duplicate.
                 if not safe and not isinstance(exc, requests.ConnectTimeout):
@@ -284,9 +289,17 @@ class GuardedSalesforce(Salesforce):
         try:
             self._refresh_session()
         except SalesforceAuthenticationFailed as exc:
-            raise login_error(exc, self.guard) from exc
+            raise login_error(exc, self.guard, getattr(self.session, "last_status", 0)) from exc
         except requests.RequestException as exc:
             raise TransientError(f"Salesforce login: {type(exc).__name__}") from exc
+
+    def parse_result_to_json(self, result: requests.Response) -> Any:
+        """The JSON of an answer; a garbled 2xx body is transient, not a foreign error."""
+        try:
+            return super().parse_result_to_json(result)
+        except ValueError as exc:
+            what = f"{result.request.method} {_short(result.url)}"
+            raise TransientError(f"Salesforce {what}: the answer is not JSON") from exc
 
     def _call_salesforce(
         self,
@@ -301,12 +314,16 @@ class GuardedSalesforce(Salesforce):
         return response
 
 
-def login_error(exc: SalesforceAuthenticationFailed, guard: ApiGuard) -> Exception:
-    """A refused login is an AuthError; a login endpoint that is down is transient."""
+def login_error(exc: SalesforceAuthenticationFailed, guard: ApiGuard, status: int) -> Exception:
+    """A refused login is an AuthError; a login endpoint that is down is transient.
+
+    Salesforce refuses a SOAP login with HTTP 500 and a LoginFault code, so a 5xx
+    counts as an outage only when the answer carries no fault code.
+    """
     code = exc.code
     message = guard.redact(exc.auth_message)[:300]
-    if isinstance(code, int) and (code >= 500 or code == 429):
-        return TransientError(f"Salesforce login endpoint answered HTTP {code}")
+    if not isinstance(code, str) and (status >= 500 or status == 429):
+        return TransientError(f"Salesforce login endpoint answered HTTP {status}")
     return AuthError(f"Salesforce refused the login: {code}: {message}")
 
 
@@ -347,14 +364,14 @@ def connect(
             **common,
         )
     except SalesforceAuthenticationFailed as exc:
-        raise login_error(exc, guard) from exc
-    except requests.RequestException as exc:
+        raise login_error(exc, guard, session.last_status) from exc
+    except (requests.RequestException, ExpatError) as exc:
         raise TransientError(f"Salesforce login: {type(exc).__name__}") from exc
     except OSError as exc:
         raise ConfigError(
             f"{PRIVATE_KEY_FILE}: cannot read the key file ({exc.strerror or exc})"
         ) from exc
-    except (ValueError, TypeError) as exc:  # PyJWT/cryptography reject a key that is not PEM
+    except (ValueError, TypeError, jwt.PyJWTError) as exc:  # a key that is not PEM RSA
         raise ConfigError(
             f"{PRIVATE_KEY_FILE} does not hold a PEM RSA private key usable for the JWT flow"
         ) from exc

@@ -106,8 +106,9 @@ def _load_service_account(path: str) -> service_account.Credentials:
             path, scopes=list(SCOPES)
         )
     except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
         raise ConfigError(
-            f"cannot read the Google service-account key file {path}: {exc.strerror}"
+            f"cannot read the Google service-account key file {path}: {reason}"
         ) from exc
     except (ValueError, KeyError) as exc:
         # The message of these may quote the file; name the problem, not the content.

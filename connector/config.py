@@ -237,7 +237,7 @@ _HINTS = {
     "string_pattern_mismatch": "write the number in E.164, e.g. +33159000000",
     "int_parsing": "write a whole number",
     "bool_parsing": "write true or false",
-    "union_tag_invalid": "use csv, google_sheets or salesforce",
+    "union_tag_invalid": "use one of the types listed",
     "union_tag_not_found": "add source.type: csv, google_sheets or salesforce",
 }
 

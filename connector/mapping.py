@@ -77,6 +77,19 @@ class ResolvedMapping:
     variables: tuple[_Var, ...]
 
 
+def columns_read(mapping: Mapping) -> list[str]:
+    """Every column (or field) the mapping reads, in a stable order without repeats."""
+    c = mapping.contacts
+    cols = [c.phone, *([c.country_column] if c.country_column else [])]
+    cols += [*c.include_when, *c.skip_when]
+    for spec in c.variables().values():
+        if spec.column:
+            cols.append(spec.column)
+        if spec.template:
+            cols += _TEMPLATE_FIELD.findall(spec.template)
+    return list(dict.fromkeys(cols))
+
+
 def resolve(mapping: Mapping, headers: Sequence[str], where: str) -> ResolvedMapping:
     """Match every column the mapping reads against the headers; ConfigError lists all misses."""
     by_norm = {norm(h): h for h in headers}

@@ -9,20 +9,41 @@ from pydantic import Field
 
 from adapters.base import Source
 from adapters.csv_file import CsvSource, CsvSourceConfig
+from adapters.google_sheets import GoogleSheetsSource, GoogleSheetsSourceConfig
+from adapters.salesforce import SalesforceSource, SalesforceSourceConfig
 
 if TYPE_CHECKING:
     from connector.config import LoadedMapping
 
-SourceConfig = Annotated[CsvSourceConfig, Field(discriminator="type")]
+SourceConfig = Annotated[
+    CsvSourceConfig | GoogleSheetsSourceConfig | SalesforceSourceConfig,
+    Field(discriminator="type"),
+]
 
 
 def _csv(cfg: Any, loaded: LoadedMapping, env: Mapping[str, str]) -> Source:
     return CsvSource(cfg, base_dir=loaded.base_dir)
 
 
+def _sheets(cfg: Any, loaded: LoadedMapping, env: Mapping[str, str]) -> Source:
+    return GoogleSheetsSource(
+        cfg, env=env, credentials_file=env.get("GOOGLE_APPLICATION_CREDENTIALS")
+    )
+
+
+def _salesforce(cfg: Any, loaded: LoadedMapping, env: Mapping[str, str]) -> Source:
+    from connector.mapping import columns_read
+
+    m = loaded.mapping
+    written = [*m.write_back.targets().values(), *m.write_back.structured_output.values()]
+    return SalesforceSource(cfg, env=env, fields=columns_read(m), write_fields=written)
+
+
 # source.type -> a function that opens the adapter for one team.
 REGISTRY: dict[str, Callable[[Any, LoadedMapping, Mapping[str, str]], Source]] = {
     "csv": _csv,
+    "google_sheets": _sheets,
+    "salesforce": _salesforce,
 }
 
 

@@ -85,7 +85,7 @@ def test_good_mapping_loads(tmp_path: Path) -> None:
 # (what to change in GOOD, line expected, fragments expected in the one message)
 BROKEN = [
     ("team: emea-sales", "team: EMEA Sales", 1, ["team:", "lower-case"]),
-    ("  type: csv", "  type: excel", 3, ["source.type", "csv, google_sheets or salesforce"]),
+    ("  type: csv", "  type: excel", 3, ["source.type", "'csv', 'google_sheets', 'salesforce'"]),
     ("  path: leads.csv\n", "", 2, ["source.path", "Field required", "add it"]),
     ("  every: 5m", "  every: 5 minutes", 7, ["schedule.every", "30s, 5m or 1h"]),
     ("  every: 5m", "  every: 5m\n  cron: '* * * * *'", 6, ["schedule", "exactly one"]),

@@ -1,0 +1,92 @@
+"""The state store alone: JSON on disk, atomic commits, prefix scans, read-only access."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from connector.errors import ConfigError
+from connector.state import SCHEMA_VERSION, StateStore
+
+
+def test_file_is_private_and_json(tmp_path: Path) -> None:
+    p = tmp_path / "s" / "team.sqlite"
+    with StateStore(p) as st:
+        st.put("r", "k1", {"state": "queued", "phone": "+33612345678"})
+        st.commit()
+    assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    raw = sqlite3.connect(p).execute("SELECT key, value FROM state ORDER BY key").fetchall()
+    assert ("r:k1", '{"phone":"+33612345678","state":"queued"}') in raw
+    assert ("m:schema", str(SCHEMA_VERSION)) in raw  # JSON text, never a pickle
+
+
+def test_uncommitted_changes_are_lost_on_crash(tmp_path: Path) -> None:
+    p = tmp_path / "t.sqlite"
+    st = StateStore(p)
+    st.put("b", "batch1", {"state": "intent"})
+    st.commit()
+    st.put("r", "k1", {"state": "queued"})  # never committed: as if the process died here
+    st._db.conn.close = lambda *a, **k: None  # type: ignore[method-assign]
+    with StateStore(p, readonly=True) as ro:
+        assert ro.get("b", "batch1") == {"state": "intent"}
+        assert ro.row("k1") is None
+
+
+def test_scan_is_per_prefix_and_sees_own_writes(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "t.sqlite") as st:
+        for k in ("b", "a", "c"):
+            st.put("r", k, {"state": "x"})
+        st.put("c", "camp", {"state": "open"})
+        st.put("rr", "other", {"state": "y"})
+        assert [k for k, _ in st.scan("r")] == ["a", "b", "c"]
+        assert st.count("r") == 3 and st.count("c") == 1
+        st.delete("r", "b")
+        assert st.count("r") == 2
+
+
+def test_outbox_merges_cells(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "t.sqlite") as st:
+        st.queue_write("k1", {"Status": "submitted", "Campaign": "c1"}, line=4)
+        st.queue_write("k1", {"Status": "completed", "Outcome": "interested"})
+        rec = st.get("o", "k1")
+        assert rec is not None
+        assert rec["values"] == {"Status": "completed", "Campaign": "c1", "Outcome": "interested"}
+        assert rec["line"] == 4
+
+
+def test_dnc_phone_index_and_counts(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "t.sqlite") as st:
+        st.put("d", "+33612345678", {"outcome": "do_not_contact"})
+        st.put("p", "+33623456789", {"key": "k9"})
+        st.put("r", "k1", {"state": "done"})
+        st.put("r", "k2", {"state": "done"})
+        st.put("r", "k3", {"state": "rejected"})
+        assert st.is_dnc("+33612345678") and not st.is_dnc("+33623456789")
+        assert st.phone_owner("+33623456789") == "k9"
+        assert st.row_counts() == {"done": 2, "rejected": 1}
+        st.set_meta("batch_seq", 4)
+        assert st.meta("batch_seq") == 4 and st.meta("nothing", "d") == "d"
+
+
+def test_readonly_needs_an_existing_file_and_newer_schema_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no state yet"):
+        StateStore(tmp_path / "none.sqlite", readonly=True)
+    p = tmp_path / "t.sqlite"
+    with StateStore(p) as st:
+        st.set_meta("schema", SCHEMA_VERSION + 1)
+        st.commit()
+    with pytest.raises(ConfigError, match="newer revox-sync"):
+        StateStore(p)
+
+
+def test_reader_while_writer_holds_uncommitted_changes(tmp_path: Path) -> None:
+    p = tmp_path / "t.sqlite"
+    with StateStore(p) as w:
+        w.put("r", "k1", {"state": "done"})
+        w.commit()
+        w.put("r", "k2", {"state": "queued"})
+        with StateStore(p, readonly=True) as r:
+            assert r.row_counts() == {"done": 1}
