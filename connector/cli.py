@@ -20,6 +20,7 @@ from connector.config import LoadedMapping, json_schema, load_all, mapping_files
 from connector.engine import Engine
 from connector.errors import AuthError, ConfigError, ConnectorError
 from connector.revox import DEFAULT_BASE_URL, RevoxClient
+from connector.runtime import open_team, revox_client
 from connector.sources import open_source
 from connector.state import StateStore, state_path
 
@@ -75,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     sb.add_argument("--port", type=int, default=8765)
     sb.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     sb.add_argument("--api-key", default="sandbox-key")
+    rn = sub.add_parser("run", help="the long-running daemon: every team on its schedule")
+    rn.add_argument(
+        "--http",
+        metavar="ADDR",
+        default=None,
+        help="serve /healthz and /metrics on ADDR, e.g. 127.0.0.1:9464",
+    )
+    rn.add_argument("--log-format", choices=("json", "text"), default="json")
     dm = sub.add_parser("demo", help="the whole loop on a sample CSV and the local sandbox")
     dm.add_argument("--dir", type=Path, default=Path("demo-run"))
     return p
@@ -115,27 +124,24 @@ class Context:
             raise ConfigError(f"{len(problems)} problem(s) in the mappings", problems)
         return good
 
-    def revox(self) -> RevoxClient:
-        key = self.env.get("REVOX_API_KEY", "")
-        if not key:
-            raise ConfigError("REVOX_API_KEY is not set (put it in the environment file)")
-        return RevoxClient(key, self.env.get("REVOX_BASE_URL") or DEFAULT_BASE_URL)
-
     @contextmanager
-    def engine(self, loaded: LoadedMapping, *, readonly: bool = False) -> Iterator[Engine]:
+    def engine(self, loaded: LoadedMapping, *, offline: bool = False) -> Iterator[Engine]:
+        """A team's engine; offline (preview, check) sends nothing and writes no state."""
+        if not offline:
+            team = open_team(loaded, self.state_dir, self.env)
+            try:
+                yield team.engine
+            finally:
+                team.close()
+            return
         path = state_path(self.state_dir, loaded.mapping.team)
         with tempfile.TemporaryDirectory() as tmp:
-            offline = readonly
-            if readonly and not path.exists():
-                path = Path(tmp) / "empty.sqlite"  # preview before any tick: nothing submitted
-                readonly = False
-            state = StateStore(path, readonly=readonly)
+            exists = path.exists()
+            state = StateStore(path if exists else Path(tmp) / "empty.sqlite", readonly=exists)
             source = open_source(loaded, self.env)
-            # preview and check never send: their client points nowhere
-            revox = RevoxClient("-", "http://127.0.0.1:9") if offline else self.revox()
+            revox = RevoxClient("-", "http://127.0.0.1:9")  # points nowhere: never used
             try:
-                settle = float(self.env.get("REVOX_SYNC_POST_SETTLE_SECONDS") or 120)
-                yield Engine(loaded, source, revox, state, settle_seconds=settle)
+                yield Engine(loaded, source, revox, state)
             finally:
                 state.close()
                 revox.close()
@@ -144,7 +150,7 @@ class Context:
 
 def cmd_preview(ctx: Context, args: argparse.Namespace) -> int:
     (loaded,) = ctx.load(args.team)
-    with ctx.engine(loaded, readonly=True) as engine:
+    with ctx.engine(loaded, offline=True) as engine:
         rows = []
         for c in engine.classified():
             rej, con = c.rejection, c.contact
@@ -234,14 +240,14 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
     loaded = ctx.load(args.team)
-    revox = ctx.revox()
+    revox = revox_client(ctx.env)
     try:
         revox.list_campaigns()
     finally:
         revox.close()
     print(f"Revox: API key accepted at {ctx.env.get('REVOX_BASE_URL') or DEFAULT_BASE_URL}")
     for m in loaded:
-        with ctx.engine(m, readonly=True) as engine:
+        with ctx.engine(m, offline=True) as engine:
             n = sum(1 for _ in engine.classified())
         print(f"{m.mapping.team}: mapping {m.path} ok, {n} row(s) in {engine.source.describe()}")
     return 0
@@ -277,6 +283,14 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
     return run_demo(args.dir)
 
 
+def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
+    from connector.daemon import run_daemon
+
+    return run_daemon(
+        ctx.mappings, ctx.state_dir, ctx.env, http=args.http, log_format=args.log_format
+    )
+
+
 COMMANDS = {
     "preview": cmd_preview,
     "sync": cmd_sync,
@@ -285,6 +299,7 @@ COMMANDS = {
     "schema": cmd_schema,
     "sandbox": cmd_sandbox,
     "demo": cmd_demo,
+    "run": cmd_run,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from connector.config import WriteBack
 from connector.mapping import Rejection
@@ -76,4 +77,17 @@ def call_result(wb: WriteBack, row: CampaignRow, campaign_id: str) -> CallResult
         outcome=call.outcome,
         summary=call.outcome_summary or "",
         ended_at=att.ended_at if att else None,
+        duration_seconds=_seconds(att.answered_at or att.started_at, att.ended_at) if att else None,
     )
+
+
+def _seconds(start: str | None, end: str | None) -> int | None:
+    """Whole seconds between two ISO timestamps, or None when either is missing or odd."""
+    if not start or not end:
+        return None
+    try:
+        delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    except (ValueError, TypeError):
+        return None
+    seconds = int(delta.total_seconds())
+    return seconds if seconds >= 0 else None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -77,8 +77,22 @@ class StateStore:
     def put(self, kind: str, key: str, record: Record) -> None:
         self._db[f"{kind}:{key}"] = record
 
+    def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, Record]:
+        """The records of many keys in one query per 500 (a get is a round trip)."""
+        wanted = list(dict.fromkeys(keys))
+        out: dict[str, Record] = {}
+        cut = len(kind) + 1
+        for i in range(0, len(wanted), 500):
+            chunk = [f"{kind}:{k}" for k in wanted[i : i + 500]]
+            marks = ",".join("?" * len(chunk))
+            query = f'SELECT key, value FROM "{_TABLE}" WHERE key IN ({marks})'
+            for key, value in self._db.conn.select(query, chunk):
+                out[key[cut:]] = cast("Record", _decode(value))
+        return out
+
     def delete(self, kind: str, key: str) -> None:
-        self._db.pop(f"{kind}:{key}", None)
+        # queued like a put: no round trip to check the key first
+        self._db.conn.execute(f'DELETE FROM "{_TABLE}" WHERE key = ?', (f"{kind}:{key}",))
 
     def scan(self, kind: str) -> Iterator[tuple[str, Record]]:
         """Every record of one kind, in key order (an index range scan, not a full table read)."""
@@ -117,6 +131,16 @@ class StateStore:
         if line is not None:
             rec["line"] = line
         self.put("o", key, rec)
+
+    def queue_writes(self, writes: dict[str, dict[str, str]]) -> None:
+        """queue_write for many rows with one read of their pending entries."""
+        if not writes:
+            return
+        pending = self.get_many("o", writes)
+        for key, values in writes.items():
+            rec = pending.get(key) or {"values": {}, "line": None, "attempts": 0, "error": None}
+            rec["values"].update(values)
+            self.put("o", key, rec)
 
     def row_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -1,0 +1,105 @@
+"""Following open campaigns: each changed call result goes to the outbox.
+
+A campaign whose summary (status, row_stats, updated_at) has not changed since the last
+poll costs one GET; its rows are read (paged) only when something moved.
+"""
+
+from __future__ import annotations
+
+from adapters.base import CallLog
+from connector import failpoints
+from connector.config import Mapping
+from connector.errors import NotFoundError, RetryableError
+from connector.journal import Journal, digest
+from connector.results import call_result, failed_values
+from connector.revox import RevoxClient
+from connector.state import Record, StateStore
+from connector.summary import TickSummary
+
+
+class Poller:
+    def __init__(
+        self, m: Mapping, state: StateStore, revox: RevoxClient, journal: Journal, log_calls: bool
+    ) -> None:
+        self.m, self.state, self.revox, self.journal = m, state, revox, journal
+        self.log_calls = log_calls
+
+    def poll(self, s: TickSummary) -> None:
+        for cid, crec in list(self.state.scan("c")):
+            if crec["state"] != "open":
+                continue
+            try:
+                self._one(cid, crec, s)
+            except NotFoundError:
+                self._gone(cid, crec)
+            except RetryableError as exc:
+                s.errors.append(f"polling campaign {cid}: {exc}")
+                return
+        self.state.commit()
+
+    def _one(self, cid: str, crec: Record, s: TickSummary) -> None:
+        camp = self.revox.get_campaign(cid)
+        if self.m.campaign.launch and camp.nothing_launched():
+            self.journal.launch(cid)
+            return
+        sig = digest({"c": camp.model_dump_json()})
+        if sig == crec["sig"]:
+            return
+        keys: list[str] = crec["keys"]
+        rows = [r for r in self.revox.campaign_rows(cid) if 0 <= r.row_index < len(keys)]
+        known = self.state.get_many("r", (keys[r.row_index] for r in rows))
+        writes: dict[str, dict[str, str]] = {}
+        finals = 0
+        for r in rows:
+            key = keys[r.row_index]
+            res = call_result(self.m.write_back, r, cid)
+            if res is None:
+                continue
+            rec = known.get(key) or {"state": "submitted"}
+            before = dict(rec)
+            values_digest = digest(res.values)
+            if rec.get("result") != values_digest:
+                writes[key] = res.values
+                rec["result"] = values_digest
+                s.results_written += 1
+            if res.do_not_call and r.phone_number:
+                self.state.put("d", r.phone_number, {"key": key, "outcome": res.outcome})
+            if res.final:
+                finals += 1
+                if rec["state"] != "done" and self.log_calls and res.call_id:
+                    subject = f"Revox call: {res.outcome or 'no outcome'}"
+                    entry = CallLog(
+                        res.call_id,
+                        key,
+                        subject,
+                        res.outcome,
+                        res.summary,
+                        res.ended_at,
+                        res.duration_seconds,
+                    )
+                    self.state.put("l", res.call_id, entry.__dict__)
+                rec["state"] = "done"
+            if rec != before:
+                self.state.put("r", key, rec)
+        self.state.queue_writes(writes)
+        failpoints.hit("mid_poll")
+        crec["sig"] = sig
+        if finals >= len(keys) or (camp.is_cancelled and finals == len(rows)):
+            crec["state"] = "final"
+        self.state.put("c", cid, crec)
+        self.state.commit()
+
+    def _gone(self, cid: str, crec: Record) -> None:
+        """The campaign was deleted in the Revox UI: say so in its rows, stop polling it."""
+        msg = "the campaign was deleted in Revox"
+        known = self.state.get_many("r", crec["keys"])
+        writes = {}
+        for key, rec in known.items():
+            if rec["state"] != "done":
+                rec["state"] = "done"
+                self.state.put("r", key, rec)
+                writes[key] = failed_values(self.m.write_back, msg)
+        self.state.queue_writes(writes)
+        crec["state"] = "deleted"
+        self.state.put("c", cid, crec)
+        self.state.commit()

@@ -1,0 +1,51 @@
+"""Building one team's engine from its mapping, the state directory and the environment.
+
+Shared by the CLI (one tick) and the daemon (one engine per team, kept across ticks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from connector.config import LoadedMapping
+from connector.engine import Engine
+from connector.errors import ConfigError
+from connector.revox import DEFAULT_BASE_URL, RevoxClient
+from connector.sources import open_source
+from connector.state import StateStore, state_path
+
+
+def revox_client(env: Mapping[str, str]) -> RevoxClient:
+    """The Revox client from REVOX_API_KEY and REVOX_BASE_URL."""
+    key = env.get("REVOX_API_KEY", "")
+    if not key:
+        raise ConfigError("REVOX_API_KEY is not set (put it in the environment file)")
+    return RevoxClient(key, env.get("REVOX_BASE_URL") or DEFAULT_BASE_URL)
+
+
+@dataclass
+class Team:
+    """An engine and everything it holds open."""
+
+    loaded: LoadedMapping
+    engine: Engine
+
+    @property
+    def name(self) -> str:
+        return self.loaded.mapping.team
+
+    def close(self) -> None:
+        self.engine.state.close()
+        self.engine.revox.close()
+        self.engine.source.close()
+
+
+def open_team(loaded: LoadedMapping, state_dir: Path, env: Mapping[str, str]) -> Team:
+    """Open the source, the Revox client and the state of one team."""
+    revox = revox_client(env)
+    source = open_source(loaded, env)
+    state = StateStore(state_path(state_dir, loaded.mapping.team))
+    settle = float(env.get("REVOX_SYNC_POST_SETTLE_SECONDS") or 120)
+    return Team(loaded, Engine(loaded, source, revox, state, settle_seconds=settle))
