@@ -27,7 +27,7 @@ from connector.errors import ConfigError, RetryableError
 log = logging.getLogger(__name__)
 _BOM = "\ufeff"
 # Spreadsheet programs run a cell that starts like this as a formula when they open a CSV.
-_FORMULA = re.compile(r"^(=|@|[+\-][^\d\s.]|\t|\r)")
+_FORMULA = re.compile(r"^[=+\-@\t\r]")
 
 
 class CsvSourceConfig(BaseModel):

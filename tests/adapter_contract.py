@@ -96,5 +96,5 @@ class SourceContract:
         evil = '=IMPORTXML("http://x", "//a")'
         src.write_back([RowUpdate("k1", {"Call summary": evil, "Phone2": "+1 555 0100"})])
         row = _row(harness.table(), "k1")
-        assert row[-1] == "+1 555 0100"
+        assert row[-1] in ("+1 555 0100", "'+1 555 0100")  # CSV: see escape_formulas
         assert row[-2] in (evil, "'" + evil)  # CSV escapes formulas; sheets store RAW text

@@ -97,7 +97,7 @@ def test_formulas_escaped_for_spreadsheet_programs(tmp_path: Path) -> None:
         ]
     )
     rows = list(csv.reader(io.StringIO((tmp_path / "leads.csv").read_text())))
-    assert rows[1][2:] == ["'=HYPERLINK(1)", "'@SUM(1)", "+33 6 12", "-5", "'+CMD()"]
+    assert rows[1][2:] == ["'=HYPERLINK(1)", "'@SUM(1)", "'+33 6 12", "'-5", "'+CMD()"]
     src2 = source(tmp_path, "Name,Revox ID\nAnn,k1\n", escape_formulas=False)
     src2.write_back([RowUpdate("k1", {"A": "=HYPERLINK(1)"})])
     assert "=HYPERLINK(1)" in (tmp_path / "leads.csv").read_text().splitlines()[1].split(",")
