@@ -71,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--format", choices=("table", "json"), default="table")
     ch = sub.add_parser("check", help="validate mappings, reach each source and Revox")
     ch.add_argument("team", nargs="?")
+    sta = sub.add_parser("state", help="maintenance of a team's state file")
+    sta_sub = sta.add_subparsers(dest="state_command", required=True, metavar="ACTION")
+    rb = sta_sub.add_parser("rebuild", help="rebuild a lost state from the source and Revox")
+    rb.add_argument("team")
     sub.add_parser("schema", help="print the JSON Schema of a mapping file")
     sb = sub.add_parser("sandbox", help="run the local Revox simulator")
     sb.add_argument("--port", type=int, default=8765)
@@ -253,6 +257,16 @@ def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_state(ctx: Context, args: argparse.Namespace) -> int:
+    from connector.rebuild import rebuild
+
+    (loaded,) = ctx.load(args.team)
+    with ctx.engine(loaded) as engine:
+        report = rebuild(engine.m, engine.source, engine.revox, engine.state)
+    print(f"{args.team}: {report.line()}")
+    return 0
+
+
 def cmd_schema(ctx: Context, args: argparse.Namespace) -> int:
     print(json.dumps(json_schema(), indent=2))
     return 0
@@ -297,6 +311,7 @@ COMMANDS = {
     "status": cmd_status,
     "check": cmd_check,
     "schema": cmd_schema,
+    "state": cmd_state,
     "sandbox": cmd_sandbox,
     "demo": cmd_demo,
     "run": cmd_run,

@@ -71,6 +71,32 @@ class Schedule(_Strict):
             raise ValueError(f"{v!r} is not a duration (write 30s, 5m or 1h)")
         return v
 
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(v)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{v!r} is not a crontab line ({exc}); "
+                    "write 5 fields, e.g. '*/5 8-19 * * mon-fri'"
+                ) from exc
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{v!r} is not an IANA time zone (write e.g. Europe/Paris)") from exc
+        return v
+
     @model_validator(mode="after")
     def _one(self) -> Schedule:
         if (self.every is None) == (self.cron is None):

@@ -19,9 +19,9 @@ from adapters.base import CallLog, CallLogger, RowUpdate, Source
 from connector import failpoints
 from connector.classify import Classified, classify
 from connector.config import LoadedMapping
-from connector.errors import RetryableError
+from connector.errors import ConfigError, RetryableError
 from connector.journal import Journal, digest
-from connector.mapping import Contact, Rejection, resolve
+from connector.mapping import Contact, Rejection, norm, resolve
 from connector.poller import Poller
 from connector.results import rejected_values
 from connector.revox import RevoxClient
@@ -91,9 +91,19 @@ class Engine:
         news: list[Contact] = []
         keyless: list[Classified] = []
         writes: dict[str, dict[str, str]] = {}
+        fresh = self.state.count("r") == 0 and self.state.count("b") == 0
+        status_col = self._status_header()
+        orphans: list[str] = []
+        rejected: list[tuple[str, Rejection, Record | None]] = []
         for c in self.classified():
             s.read += 1
             key = c.row.key
+            shown = c.row.values.get(status_col, "").strip() if status_col else ""
+            if c.status == "new" and shown and shown not in ("rejected", "failed"):
+                # The row says it was submitted, the state has no record of it: the state
+                # was lost or replaced. Never submit it again on our own.
+                orphans.append(f"line {c.row.line} ({key or 'no key'}): status {shown!r}")
+                continue
             if c.status == "filtered":
                 s.filtered += 1
             elif c.status == "rejected" and c.rejection is not None:
@@ -101,16 +111,35 @@ class Engine:
                 if key is None:
                     keyless.append(c)
                 elif not dry_run and c.rejection.reason != "duplicate_key":
-                    self._record_rejection(key, c.rejection, c.record, writes)
+                    rejected.append((key, c.rejection, c.record))
             elif c.status == "new" and c.contact is not None:
                 if key is None:
                     keyless.append(c)
                 elif not self._refused_before(c.record, c.contact):
                     news.append(c.contact)
+        if orphans and fresh:
+            raise ConfigError(
+                f"team {self.m.team}: the state has no record of {len(orphans)} row(s) that the "
+                f"source shows as submitted (first: {orphans[0]}); the state file was lost or "
+                f"replaced. Nothing was sent. Run `revox-sync state rebuild {self.m.team}`"
+            )
+        if orphans:
+            s.errors.append(
+                f"{len(orphans)} row(s) show a status but are unknown to the state, not sent "
+                f"(first: {orphans[0]}); clear their status cell to have them called"
+            )
         if not dry_run:
+            for key, rej, rec in rejected:
+                self._record_rejection(key, rej, rec, writes)
             self.state.queue_writes(writes)
             self.state.commit()
         return news, keyless
+
+    def _status_header(self) -> str | None:
+        wanted = self.m.write_back.targets().get("status")
+        if wanted is None:
+            return None
+        return next((h for h in self.source.headers() if norm(h) == norm(wanted)), None)
 
     def _refused_before(self, rec: Record | None, c: Contact) -> bool:
         """A row whose batch Revox refused is retried only once it or the campaign changed."""

@@ -47,13 +47,16 @@ class Poller:
             return
         keys: list[str] = crec["keys"]
         rows = [r for r in self.revox.campaign_rows(cid) if 0 <= r.row_index < len(keys)]
-        known = self.state.get_many("r", (keys[r.row_index] for r in rows))
+        known = self.state.get_many("r", (keys[r.row_index] for r in rows if keys[r.row_index]))
         writes: dict[str, dict[str, str]] = {}
         finals = 0
         for r in rows:
             key = keys[r.row_index]
             res = call_result(self.m.write_back, r, cid)
             if res is None:
+                continue
+            if not key:  # a contact whose row is gone (rebuilt state): nothing to write
+                finals += res.final
                 continue
             rec = known.get(key) or {"state": "submitted"}
             before = dict(rec)

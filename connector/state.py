@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any, cast
 
@@ -50,6 +52,7 @@ class StateStore:
             if not path.exists():
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             os.chmod(path, 0o600)
+        _check_file(path)
         self._db = SqliteDict(
             str(path),
             tablename=_TABLE,
@@ -159,6 +162,27 @@ class StateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_file(path: Path) -> None:
+    """Refuse a damaged state file with a clear message (sqlitedict would die in a thread)."""
+    if path.stat().st_size == 0:
+        return  # just created
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if _TABLE in tables:
+                conn.execute(f'SELECT key FROM "{_TABLE}" LIMIT 1').fetchall()
+                row = conn.execute(
+                    f"SELECT value FROM \"{_TABLE}\" WHERE key = 'm:schema'"
+                ).fetchone()
+                if row is not None:
+                    json.loads(row[0])
+    except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"{path}: the state file is damaged ({exc}); refusing to run this team rather than "
+            "call anyone twice. Move the file aside and run `revox-sync state rebuild TEAM`"
+        ) from exc
 
 
 def state_path(state_dir: Path, team: str) -> Path:

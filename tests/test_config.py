@@ -90,6 +90,8 @@ BROKEN = [
     ("  every: 5m", "  every: 5 minutes", 7, ["schedule.every", "30s, 5m or 1h"]),
     ("  every: 5m", "  every: 5m\n  cron: '* * * * *'", 6, ["schedule", "exactly one"]),
     ("  phone: Phone\n", "", 8, ["contacts.phone", "Field required"]),
+    ("  every: 5m", "  cron: '61 * * * *'", 7, ["schedule.cron", "not a crontab line"]),
+    ("  every: 5m", "  every: 5m\n  timezone: Mars/Olympus", 8, ["schedule.timezone", "IANA"]),
     ("  default_region: FR", "  default_region: France", 10, ["default_region", "ISO 3166"]),
     (
         '  include_when: {Status: [Ready, ""]}',
