@@ -36,7 +36,9 @@ def _salesforce(cfg: Any, loaded: LoadedMapping, env: Mapping[str, str]) -> Sour
 
     m = loaded.mapping
     written = [*m.write_back.targets().values(), *m.write_back.structured_output.values()]
-    return SalesforceSource(cfg, env=env, fields=columns_read(m), write_fields=written)
+    # the status field is read too: a lost state is recognised from it (engine._read)
+    status = [m.write_back.targets()["status"]] if "status" in m.write_back.targets() else []
+    return SalesforceSource(cfg, env=env, fields=columns_read(m) + status, write_fields=written)
 
 
 # source.type -> a function that opens the adapter for one team.
