@@ -27,18 +27,6 @@ from connector.errors import ConfigError
 from connector.sources import SourceConfig
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164, e.g. +33159000000")]
-RESULT_NAMES = (
-    "status",
-    "campaign",
-    "outcome",
-    "summary",
-    "result",
-    "attempts",
-    "last_call_at",
-    "recording_url",
-    "error",
-    "call_id",
-)
 ResultName = Literal[
     "status",
     "campaign",
