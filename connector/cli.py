@@ -273,8 +273,13 @@ def cmd_schema(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(ctx: Context, args: argparse.Namespace) -> int:
+    import signal
+
     from connector.sandbox import Sandbox
 
+    # Block the stop signals before the server thread starts, so that only sigwait sees them.
+    stop = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
     sb = Sandbox(args.api_key, port=args.port, speed=args.speed)
     url = sb.start()
     print(
@@ -283,9 +288,7 @@ def cmd_sandbox(ctx: Context, args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        import signal
-
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        signal.sigwait(stop)
     finally:
         sb.stop()
     return 0

@@ -158,3 +158,34 @@ def test_demo_ends_with_the_results_csv(tmp_path: Path) -> None:
     assert rows["Anna"]["Revox status"] == ""  # filtered out by include_when
     good = [r for r in rows.values() if r["Revox status"] not in ("", "rejected")]
     assert len(good) == 23 and all(r["Revox status"] in ("completed", "errored") for r in good)
+
+
+def test_sandbox_command_serves_until_sigterm(tmp_path: Path) -> None:
+    import signal
+
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector.cli", "sandbox", "--port", "0", "--api-key", "k1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = first.split()[3]
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{url}/_sandbox/state").json()["campaigns"] == 0
+        assert (
+            httpx.get(f"{url}/campaigns", headers={"Authorization": "Bearer k1"}).status_code == 200
+        )
+        assert (
+            httpx.get(f"{url}/campaigns", headers={"Authorization": "Bearer no"}).status_code == 401
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        err = proc.stderr.read() if proc.stderr else ""
+        assert "Traceback" not in err
+    finally:
+        proc.kill()
