@@ -223,23 +223,29 @@ def team_status(ctx: Context, team: str) -> dict[str, object]:
 
 
 def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
-    teams = [m.mapping.team for m in ctx.load(args.team)]
+    # The state of the good teams is shown even while another mapping file is broken
+    # (an operator looks at status exactly then); the broken ones still make it exit 2.
+    good, problems = load_all(mapping_files(ctx.mappings))
+    teams = [m.mapping.team for m in good if args.team in (None, m.mapping.team)]
+    if args.team is not None and not teams:
+        ctx.load(args.team)  # raises the right ConfigError
     report = [team_status(ctx, t) for t in teams]
     if args.format == "json":
         print(json.dumps(report, indent=2))
-        return 0
-    for r in report:
-        rows = r["rows"] or {}
-        assert isinstance(rows, dict)
-        last = r["last_tick"]
-        when = last.get("at") if isinstance(last, dict) else "never"
-        print(
-            f"{r['team']}: rows {json.dumps(rows)}, open campaigns {r['open_campaigns']}, "
-            f"outbox {r['outbox']}, last tick {when}"
-        )
-        if isinstance(last, dict) and last.get("errors"):
-            print(f"  last errors: {'; '.join(last['errors'])}")
-    return 0
+    else:
+        for r in report:
+            rows = r["rows"] or {}
+            last = r["last_tick"]
+            when = last.get("at") if isinstance(last, dict) else "never"
+            print(
+                f"{r['team']}: rows {json.dumps(rows)}, open campaigns {r['open_campaigns']}, "
+                f"outbox {r['outbox']}, last tick {when}"
+            )
+            if isinstance(last, dict) and last.get("errors"):
+                print(f"  last errors: {'; '.join(last['errors'])}")
+    for p in problems:
+        print(f"config error: {p}", file=sys.stderr)
+    return 2 if problems else 0
 
 
 def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
