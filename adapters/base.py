@@ -41,6 +41,9 @@ class RowUpdate:
     key: str
     values: Mapping[str, str]
     line: int | None = None
+    expect: Mapping[str, str] = field(default_factory=dict)
+    """For a first key assignment: cells that must still read like this at ``line``
+    (the phone, say), so a row that moved into that line is never taken for it."""
 
 
 @dataclass

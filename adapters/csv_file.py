@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import IO, Literal
 
@@ -26,6 +27,7 @@ from connector.errors import ConfigError, RetryableError
 
 log = logging.getLogger(__name__)
 _BOM = "\ufeff"
+_TMP = ".revox-sync-tmp"
 # Spreadsheet programs run a cell that starts like this as a formula when they open a CSV.
 _FORMULA = re.compile(r"^[=+\-@\t\r]")
 
@@ -35,7 +37,12 @@ class CsvSourceConfig(BaseModel):
     type: Literal["csv"]
     path: str = Field(description="The CSV file, relative to the mapping file")
     key_column: str = "Revox ID"
-    delimiter: str | None = Field(None, description="Default: guessed among , ; and tab")
+    delimiter: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1,
+        description="One character; default: guessed among , ; and tab",
+    )
     escape_formulas: bool = Field(
         True, description="Prefix ' to written values that a spreadsheet would run as formulas"
     )
@@ -126,7 +133,8 @@ class CsvSource:
             header = next(csv.reader([first], delimiter=delim))
             yield header, first, delim, bom
             try:
-                for cells in csv.reader(rec, delimiter=delim):
+                # strict: a stray quote is an error, not every following row eaten into one cell
+                for cells in csv.reader(rec, delimiter=delim, strict=True):
                     yield cells, rec.take(), delim, bom
             except (csv.Error, UnicodeDecodeError) as exc:
                 raise ConfigError(
@@ -161,16 +169,32 @@ class CsvSource:
         report = WriteReport()
         if not updates:
             return report
+        self._remove_stale_temp_files()
+        try:
+            self._rewrite(updates, report)
+        except OSError as exc:  # disk full, read-only, name too long: the outbox keeps it all
+            raise RetryableError(f"{self.path}: cannot write the CSV: {exc}") from exc
+        report.missing = {u.key for u in updates} - report.written
+        for key in sorted(report.missing):
+            log.warning("row %s is no longer in %s; its update is dropped", key, self.path)
+        report.requests = 1
+        return report
+
+    def _rewrite(self, updates: Sequence[RowUpdate], report: WriteReport) -> None:
         by_key = {u.key: u for u in updates}
         by_line = {u.line: u for u in updates if u.line is not None}
         records = self._records()
         header, header_raw, delim, bom = next(records)
         new_cols = _new_columns(header, updates)
+        if new_cols:
+            # rows wider than the header hold cells of no column: new columns go after them
+            width = max((len(c) for c, _, _, _ in islice(self._records(), 1, None)), default=0)
+            header = header + [""] * max(0, width - len(header))
         full_header = header + new_cols
-        index = {norm(h): i for i, h in enumerate(full_header)}
+        index = {norm(h): i for i, h in enumerate(full_header) if h.strip()}
         key_idx = _find(full_header, self.key_column)
         term = "\r\n" if header_raw.endswith("\r\n") else "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=_TMP, dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
                 if bom:
@@ -181,17 +205,10 @@ class CsvSource:
                 else:
                     out.write(header_raw)
                 for line, (cells, raw, _d, _b) in enumerate(records, start=2):
-                    key = (
-                        cells[key_idx].strip()
-                        if key_idx is not None and key_idx < len(cells)
-                        else ""
-                    )
-                    upd = by_key.get(key) if key else None
-                    if upd is None and not key and line in by_line:
-                        upd = by_line[line]  # first key assignment: only into an empty key cell
+                    upd = self._target(cells, line, key_idx, index, by_key, by_line, report)
                     if upd is None:
-                        width = max(len(cells), len(header))
-                        out.write(_pad_raw(raw, len(full_header) - width, delim) if cells else raw)
+                        extra = len(full_header) - max(len(cells), len(header))
+                        out.write(_pad_raw(raw, extra, delim) if cells else raw)
                         continue
                     cells = cells + [""] * (len(full_header) - len(cells))
                     for col, value in upd.values.items():
@@ -207,11 +224,39 @@ class CsvSource:
             Path(tmp).unlink(missing_ok=True)
             raise
         _fsync_dir(self.path.parent)
-        report.missing = set(by_key) - report.written
-        for key in sorted(report.missing):
-            log.warning("row %s is no longer in %s; its update is dropped", key, self.path)
-        report.requests = 1
-        return report
+
+    @staticmethod
+    def _target(
+        cells: list[str],
+        line: int,
+        key_idx: int | None,
+        index: dict[str, int],
+        by_key: dict[str, RowUpdate],
+        by_line: dict[int, RowUpdate],
+        report: WriteReport,
+    ) -> RowUpdate | None:
+        """The update for this record: by key (first row with it only), or a first key."""
+        key = cells[key_idx].strip() if key_idx is not None and key_idx < len(cells) else ""
+        if key:
+            upd = by_key.get(key)
+            # a copied row carries the same key: only the first one is that row
+            return None if upd is None or key in report.written else upd
+        upd = by_line.get(line)
+        if upd is None:
+            return None
+
+        def cell(col: str) -> str:
+            i = index.get(norm(col))
+            return cells[i].strip() if i is not None and i < len(cells) else ""
+
+        # the row read at this line is still here, not one that moved into its place
+        same = all(cell(col) == want.strip() for col, want in upd.expect.items())
+        return upd if same else None
+
+    def _remove_stale_temp_files(self) -> None:
+        """A kill during a rewrite leaves a hidden full copy of the leads: remove it."""
+        for stale in self.path.parent.glob(f".{self.path.name}.*{_TMP}"):
+            stale.unlink(missing_ok=True)
 
     def _escape(self, value: str) -> str:
         if self._config.escape_formulas and _FORMULA.match(value):

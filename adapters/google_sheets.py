@@ -112,6 +112,10 @@ def _merge(updates: Sequence[RowUpdate]) -> dict[str, tuple[dict[str, str], int 
     return merged
 
 
+def _at(column: list[str], line: int) -> str:
+    return column[line - 1] if 0 < line <= len(column) else ""
+
+
 def _norm(name: str) -> str:
     return name.strip().casefold()
 
@@ -245,7 +249,14 @@ class GoogleSheetsSource:
     def _write(self, meta: _SheetMeta, updates: Sequence[RowUpdate], report: WriteReport) -> None:
         merged = _merge(updates)
         header, keys = self._read_header_and_keys(meta)
-        targets, missing = self._locate(meta, merged, keys)
+        known = set(keys)
+        expects = {
+            u.key: dict(u.expect)
+            for u in updates
+            if u.expect and u.line is not None and u.key not in known
+        }
+        seen = self._read_columns(meta, header, {n for e in expects.values() for n in e})
+        targets, missing = self._locate(meta, merged, keys, expects, seen)
         report.written, report.missing = set(), missing
         if not targets:
             return
@@ -272,8 +283,11 @@ class GoogleSheetsSource:
         meta: _SheetMeta,
         merged: Mapping[str, tuple[dict[str, str], int | None]],
         keys: list[str],
+        expects: Mapping[str, Mapping[str, str]],
+        seen: Mapping[str, list[str]],
     ) -> tuple[dict[str, list[int]], set[str]]:
-        """Lines of each key now; a keyless row at ``line`` is taken only if still keyless."""
+        """Line of each key now (the first row with it: a copied row is not that row); a
+        keyless row at ``line`` is taken only if still keyless and still the row read."""
         first = self._config.header_row
         lines_by_key: dict[str, list[int]] = {}
         for index in range(first, len(keys)):
@@ -285,7 +299,7 @@ class GoogleSheetsSource:
         key_name = _norm(self._config.key_column)
         for key, (values, at) in merged.items():
             if key in lines_by_key:
-                targets[key] = lines_by_key[key]
+                targets[key] = lines_by_key[key][:1]
                 continue
             assigned = next((v for n, v in values.items() if _norm(n) == key_name), None)
             if (
@@ -295,12 +309,31 @@ class GoogleSheetsSource:
                 and assigned.strip() == key
                 and (at > len(keys) or not keys[at - 1])
                 and at not in claimed
+                and all(
+                    _at(seen.get(_norm(name), []), at) == want.strip()
+                    for name, want in expects.get(key, {}).items()
+                )
             ):
                 targets[key] = [at]
                 claimed.add(at)
             else:
                 missing.add(key)
         return targets, missing
+
+    def _read_columns(
+        self, meta: _SheetMeta, header: _Header, names: set[str]
+    ) -> dict[str, list[str]]:
+        """Texts of a few columns (index = line - 1) in one request; only for first keys."""
+        cols = {_norm(n): header.column(n) for n in names}
+        wanted = {n: c for n, c in cols.items() if c is not None}
+        if not wanted:
+            return {}
+        ranges = [self._key_range(meta, c) for c in wanted.values()]
+        got = self._client.values_batch_get(ranges, _READ_PARAMS).get("valueRanges", [])
+        out: dict[str, list[str]] = {}
+        for name, vr in zip(wanted, got, strict=False):
+            out[name] = [cell_text(r[0]).strip() if r else "" for r in vr.get("values") or []]
+        return out
 
     def _grow(self, meta: _SheetMeta, columns: int) -> None:
         # appendDimension is relative: with stale metadata it adds spare empty columns,

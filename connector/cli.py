@@ -199,7 +199,7 @@ def engine_phone(engine: Engine) -> str:
 
 def cmd_sync(ctx: Context, args: argparse.Namespace) -> int:
     (loaded,) = ctx.load(args.team)
-    with ctx.engine(loaded) as engine:
+    with ctx.engine(loaded, offline=args.dry_run) as engine:  # a dry run writes no state
         summary = engine.tick(dry_run=args.dry_run)
     print(("dry run: " if args.dry_run else "") + summary.line())
     for e in summary.errors:

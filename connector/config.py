@@ -229,6 +229,24 @@ def _line_index(node: yaml.Node, path: tuple[str, ...], out: dict[tuple[str, ...
             _line_index(item, (*path, str(i)), out)
 
 
+def _first_alias(node: yaml.Node, seen: set[int]) -> int | None:
+    """The line of the first node reached twice (an alias), or None: aliases can nest into
+    exponentially large documents, so they are refused before anything walks the tree."""
+    if id(node) in seen:
+        return node.start_mark.line + 1
+    seen.add(id(node))
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    for child in children:
+        line = _first_alias(child, seen)
+        if line is not None:
+            return line
+    return None
+
+
 def _duplicate_keys(node: yaml.Node, path: tuple[str, ...], out: list[tuple[int, str]]) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
@@ -272,7 +290,8 @@ def _format_errors(
     # "not a string" from the str branch of `str | VariableSpec` is noise beside the real error
     locs = [tuple(loc) for loc, _ in errors]
     for loc, err in errors:
-        if err["type"] == "string_type" and locs.count(tuple(loc)) > 1:
+        others = [o for o in locs if o != tuple(loc) and o[: len(loc)] == tuple(loc)]
+        if err["type"] == "string_type" and (locs.count(tuple(loc)) > 1 or others):
             continue
         line = 1
         for n in range(len(loc), -1, -1):
@@ -292,6 +311,10 @@ def load_mapping(path: Path) -> LoadedMapping:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the mapping file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}:1: (top): the file is not UTF-8 text (save it as UTF-8)"
+        ) from exc
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data: Any = yaml.safe_load(text)
@@ -302,6 +325,12 @@ def load_mapping(path: Path) -> LoadedMapping:
         raise ConfigError(f"{path}:{line}: not valid YAML: {problem} (fix the syntax)") from exc
     if not isinstance(data, dict) or node is None:
         raise ConfigError(f"{path}:1: (top): the file must be a YAML mapping of keys (see README)")
+    alias = _first_alias(node, set())
+    if alias is not None:
+        raise ConfigError(
+            f"{path}:{alias}: (top): YAML anchors and aliases (&, *) are not supported in a "
+            "mapping file (write the values out)"
+        )
     lines: dict[tuple[str, ...], int] = {}
     _line_index(node, (), lines)
     dups: list[tuple[int, str]] = []

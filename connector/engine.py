@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from adapters.base import CallLog, CallLogger, RowUpdate, Source
 from connector import failpoints
-from connector.classify import Classified, classify
+from connector.classify import DUPLICATE_KEY, Classified, classify
 from connector.config import LoadedMapping
 from connector.errors import ConfigError, RetryableError
 from connector.journal import Journal, digest
@@ -55,12 +55,14 @@ class Engine:
         # A POST that was sent may still be applied later (in flight when we crashed or timed
         # out). An intent is re-sent only once it is older than this and still not found.
         self.journal = Journal(self.m, state, revox, clock, settle_seconds)
+        self._phone_header = self.m.contacts.phone
         log_calls = self.m.write_back.log_call_task and isinstance(source, CallLogger)
         self.poller = Poller(self.m, state, revox, self.journal, log_calls)
 
     def classified(self) -> Iterator[Classified]:
         """Every row with what a tick would do with it (also used by `preview`)."""
         rm = resolve(self.m, self.source.headers(), self.source.describe())
+        self._phone_header = rm.phone
         return classify(rm, self.source.read_rows(), self.state)
 
     def tick(self, *, dry_run: bool = False) -> TickSummary:
@@ -110,7 +112,10 @@ class Engine:
                 s.rejected += 1
                 if key is None:
                     keyless.append(c)
-                elif not dry_run and c.rejection.reason != "duplicate_key":
+                elif c.rejection.reason == DUPLICATE_KEY:
+                    # a copied row: results go to the first row with the key only
+                    s.errors.append(f"line {c.row.line}: {c.rejection.message}")
+                elif not dry_run:
                     rejected.append((key, c.rejection, c.record))
             elif c.status == "new" and c.contact is not None:
                 if key is None:
@@ -169,7 +174,9 @@ class Engine:
             cells = {col: k}
             if c.rejection is not None:
                 cells.update(rejected_values(self.m.write_back, c.rejection))
-            updates.append(RowUpdate(k, self._ordered(cells), c.row.line))
+            # the key goes only into the row read at that line, not one moved into its place
+            expect = {self._phone_header: c.row.values.get(self._phone_header, "")}
+            updates.append(RowUpdate(k, self._ordered(cells), c.row.line, expect))
         try:
             report = self.source.write_back(updates)
         except RetryableError as exc:

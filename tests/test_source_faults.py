@@ -233,12 +233,6 @@ def test_csv_refusing_some_rows_keeps_only_those(tmp_path: Path, sandbox: Sandbo
     engine.state.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: adapters/csv_file.py CsvSource.write_back does not map OSError (disk full, "
-    "read-only file system, permission) to RetryableError as connector/errors.py requires; "
-    "it escapes Engine.tick raw (a traceback in the CLI) instead of waiting in the outbox",
-)
 def test_csv_disk_full_for_several_ticks_is_a_retryable_source_error(
     tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -510,11 +504,6 @@ def test_salesforce_task_creation_faults_log_each_call_once(
     engine.source.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: adapters/csv_file.py CsvSource.write_back lets OSError escape (here "
-    "ENAMETOOLONG from mkstemp); `revox-sync sync` dies with a traceback, not one line",
-)
 def test_cli_csv_write_refused_by_the_file_system_is_one_line(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
