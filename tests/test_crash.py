@@ -155,3 +155,55 @@ def test_kill_at_every_step_then_complete(tmp_path: Path) -> None:
             r["Revox status"] for r in rows
         )
         assert status["rows"] == {"done": n}
+
+
+@pytest.mark.slow
+def test_daemon_killed_repeatedly_then_complete(tmp_path: Path) -> None:
+    """The daemon, SIGKILLed at random moments while it submits and polls, restarted each
+    time: every phone in exactly one campaign, every row final, the outbox empty."""
+    rng = random.Random(7)
+    with Sandbox(API_KEY, speed=30.0) as sb:
+        folder = tmp_path / "m"
+        folder.mkdir()
+        make_team(folder, [[f"P{i}", phone(i)] for i in range(300)], max_contacts=20)
+        yaml_path = folder / "t1.yaml"
+        yaml_path.write_text("schedule:\n  every: 1s\n" + yaml_path.read_text())
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REVOX")}
+        env.update(REVOX_API_KEY=API_KEY, REVOX_BASE_URL=sb.url, REVOX_SYNC_POST_SETTLE_SECONDS="2")
+        cmd = [
+            sys.executable,
+            "-m",
+            "connector.cli",
+            "--mappings",
+            str(folder),
+            "--state-dir",
+            str(folder / "state"),
+            "run",
+            "--log-format",
+            "text",
+        ]
+        kills = 0
+        n = 300
+        for _ in range(6):
+            add_rows(folder, n, 20)
+            n += 20
+            proc = subprocess.Popen(
+                cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
+            time.sleep(1.0 + rng.random() * 2.0)
+            proc.send_signal(signal.SIGKILL)
+            _, err = proc.communicate(timeout=30)
+            assert "Traceback" not in err, err
+            kills += proc.returncode == -signal.SIGKILL
+        assert kills == 6
+        time.sleep(2.5)  # past the settle time of intents the kills left
+        for _ in range(12):
+            sb.advance(7200)
+            assert run_sync(folder, sb) in (0, 1)
+            rows = read_csv(folder / "leads.csv")
+            if all(r.get("Revox status") in FINAL for r in rows):
+                break
+        called = Counter(p for nums in sb.campaign_contacts().values() for p in nums)
+        assert called and max(called.values()) == 1, called.most_common(3)
+        assert len(rows) == n and len(called) == n
+        assert all(r["Revox status"] in FINAL for r in rows)
