@@ -24,17 +24,6 @@ from connector.runtime import open_team, revox_client
 from connector.sources import open_source
 from connector.state import StateStore, state_path
 
-PREVIEW_KEYS = (
-    "key",
-    "row",
-    "phone_input",
-    "to_phone_number",
-    "prompt_variables",
-    "status",
-    "reason",
-    "message",
-)
-
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
