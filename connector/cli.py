@@ -145,13 +145,15 @@ def cmd_preview(ctx: Context, args: argparse.Namespace) -> int:
     (loaded,) = ctx.load(args.team)
     with ctx.engine(loaded, offline=True) as engine:
         rows = []
-        for c in engine.classified():
+        classified = engine.classified()
+        phone = engine.phone_header  # known once the headers are read
+        for c in classified:
             rej, con = c.rejection, c.contact
             rows.append(
                 {
                     "key": c.row.key,
                     "row": c.row.line,
-                    "phone_input": c.row.values.get(engine_phone(engine), ""),
+                    "phone_input": c.row.values.get(phone, ""),
                     "to_phone_number": (
                         con.to_phone_number if con else rej.to_phone_number if rej else None
                     ),
@@ -177,13 +179,6 @@ def cmd_preview(ctx: Context, args: argparse.Namespace) -> int:
     }
     print(", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
-
-
-def engine_phone(engine: Engine) -> str:
-    """The source's real header for the phone column (preview shows the raw cell)."""
-    headers = engine.source.headers()
-    want = engine.m.contacts.phone.strip().casefold()
-    return next((h for h in headers if h.strip().casefold() == want), engine.m.contacts.phone)
 
 
 def cmd_sync(ctx: Context, args: argparse.Namespace) -> int:

@@ -55,14 +55,16 @@ class Engine:
         # A POST that was sent may still be applied later (in flight when we crashed or timed
         # out). An intent is re-sent only once it is older than this and still not found.
         self.journal = Journal(self.m, state, revox, clock, settle_seconds)
-        self._phone_header = self.m.contacts.phone
+        self.headers: list[str] = []
+        self.phone_header = self.m.contacts.phone  # the source's own spelling, once read
         log_calls = self.m.write_back.log_call_task and isinstance(source, CallLogger)
         self.poller = Poller(self.m, state, revox, self.journal, log_calls)
 
     def classified(self) -> Iterator[Classified]:
         """Every row with what a tick would do with it (also used by `preview`)."""
-        rm = resolve(self.m, self.source.headers(), self.source.describe())
-        self._phone_header = rm.phone
+        self.headers = self.source.headers()
+        rm = resolve(self.m, self.headers, self.source.describe())
+        self.phone_header = rm.phone
         return classify(rm, self.source.read_rows(), self.state)
 
     def tick(self, *, dry_run: bool = False) -> TickSummary:
@@ -94,10 +96,11 @@ class Engine:
         keyless: list[Classified] = []
         writes: dict[str, dict[str, str]] = {}
         fresh = self.state.count("r") == 0 and self.state.count("b") == 0
+        classified = self.classified()  # reads the headers: _status_header needs them
         status_col = self._status_header()
         orphans: list[str] = []
         rejected: list[tuple[str, Rejection, Record | None]] = []
-        for c in self.classified():
+        for c in classified:
             s.read += 1
             key = c.row.key
             shown = c.row.values.get(status_col, "").strip() if status_col else ""
@@ -144,7 +147,7 @@ class Engine:
         wanted = self.m.write_back.targets().get("status")
         if wanted is None:
             return None
-        return next((h for h in self.source.headers() if norm(h) == norm(wanted)), None)
+        return next((h for h in self.headers if norm(h) == norm(wanted)), None)
 
     def _refused_before(self, rec: Record | None, c: Contact) -> bool:
         """A row whose batch Revox refused is retried only once it or the campaign changed."""
@@ -175,7 +178,7 @@ class Engine:
             if c.rejection is not None:
                 cells.update(rejected_values(self.m.write_back, c.rejection))
             # the key goes only into the row read at that line, not one moved into its place
-            expect = {self._phone_header: c.row.values.get(self._phone_header, "")}
+            expect = {self.phone_header: c.row.values.get(self.phone_header, "")}
             updates.append(RowUpdate(k, self._ordered(cells), c.row.line, expect))
         try:
             report = self.source.write_back(updates)
