@@ -160,10 +160,10 @@ class Engine:
     def _record_rejection(
         self, key: str, rej: Rejection, rec: Record | None, writes: dict[str, dict[str, str]]
     ) -> None:
-        fp = digest({"reason": rej.reason, "message": rej.message})
-        if rec is not None and rec.get("fp") == fp:
+        record = _rejection_record(rej)
+        if rec is not None and rec.get("fp") == record["fp"]:
             return  # unchanged since it was written back
-        self.state.put("r", key, {"state": "rejected", "reason": rej.reason, "fp": fp})
+        self.state.put("r", key, record)
         writes[key] = rejected_values(self.m.write_back, rej)
 
     def _assign_keys(self, keyless: list[Classified], s: TickSummary) -> list[Contact]:
@@ -189,11 +189,8 @@ class Engine:
         news: list[Contact] = []
         for k in report.written:
             c = pending[k]
-            if c.rejection is not None:
-                fp = digest({"reason": c.rejection.reason, "message": c.rejection.message})
-                self.state.put(
-                    "r", k, {"state": "rejected", "reason": c.rejection.reason, "fp": fp}
-                )
+            if c.rejection is not None:  # its rejection went out with the key
+                self.state.put("r", k, _rejection_record(c.rejection))
             elif c.contact is not None:
                 o = c.contact
                 news.append(
@@ -253,3 +250,9 @@ class Engine:
         for call_id in report.written | report.missing:
             self.state.delete("l", call_id)
         self.state.commit()
+
+
+def _rejection_record(rej: Rejection) -> Record:
+    """A rejected row's state; `fp` tells whether the same rejection was written already."""
+    fp = digest({"reason": rej.reason, "message": rej.message})
+    return {"state": "rejected", "reason": rej.reason, "fp": fp}
