@@ -288,5 +288,22 @@ class RevoxClient:
         except NotFoundError:
             self._post(f"/campaigns/{campaign_id}/launch", {}, idempotent=True)
 
-    def cancel(self, campaign_id: str) -> None:
-        self._post(f"/campaigns/{campaign_id}/cancel", {}, idempotent=True)
+    def auth_status(self) -> bool:
+        """Whether the key is valid: GET /auth-status, or a one-item read where it is missing.
+
+        A 401/403 raises AuthError; an answer saying ``authenticated: false`` returns False.
+        """
+        try:
+            data = self._get("/auth-status")
+        except NotFoundError:
+            self._get("/campaigns", params={"page": 1, "page_size": 1})
+            return True
+        return bool(data.get("authenticated")) if isinstance(data, dict) else False
+
+    def assistant_exists(self, assistant_id: str) -> bool:
+        """Whether GET /assistants/{id} finds the assistant on this account."""
+        try:
+            self._get(f"/assistants/{assistant_id}")
+        except NotFoundError:
+            return False
+        return True
