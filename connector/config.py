@@ -41,6 +41,8 @@ ResultName = Literal[
 ]
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h)\s*$")
 _TEAM = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_TIME_24H = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
+_TIME_12H = re.compile(r"^(1[0-2]|0?[1-9])(:[0-5]\d)?\s?[ap]m$", re.IGNORECASE)
 
 
 class _Strict(BaseModel):
@@ -142,21 +144,44 @@ class Contacts(_Strict):
 
 
 class CallingWindow(_Strict):
-    calling_window_start_time: str
-    calling_window_end_time: str
+    """One calling window of the API's call_retry_config: all three keys are required."""
+
+    calling_window_start_time: str = Field(description="'09:00' (24-hour) or '9am'")
+    calling_window_end_time: str = Field(description="'18:00' (24-hour) or '6pm'")
+    retry_delay_seconds: int = Field(
+        gt=0, description="seconds between attempts inside this window (the seed API refuses 0)"
+    )
+
+    @field_validator("calling_window_start_time", "calling_window_end_time")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        if not (_TIME_24H.match(v) or _TIME_12H.match(v)):
+            raise ValueError(f"{v!r} is not a time (write '09:00' or '9am')")
+        return v
 
 
 class CallRetryConfig(_Strict):
-    """The seed's call_retry_config: every field but timezone is required by the API."""
+    """The API's call_retry_config, key for key (revox-api.md): sent exactly as written."""
 
     allowed_days: list[
         Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
     ]
     call_twice_in_a_row: bool
     calling_windows: list[CallingWindow]
-    retry_delay_seconds: int = Field(gt=0)
     max_retry_attempts: int = Field(gt=0)
     timezone: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        # the first release took retry_delay_seconds at the top level, which the API refuses
+        if isinstance(data, dict) and "retry_delay_seconds" in data:
+            raise ValueError(
+                "retry_delay_seconds moved into each calling window: write it under "
+                "calling_windows (- calling_window_start_time: '09:00', "
+                "calling_window_end_time: '18:00', retry_delay_seconds: 7200)"
+            )
+        return data
 
 
 class CampaignSettings(_Strict):

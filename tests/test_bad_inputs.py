@@ -514,7 +514,6 @@ MAPPING_CASES: list[tuple[str, str | None, str, list[str]]] = [
         [
             "{F}:19: campaign.call_retry_config.call_twice_in_a_row: Field required (add it)",
             "{F}:19: campaign.call_retry_config.calling_windows: Field required (add it)",
-            "{F}:19: campaign.call_retry_config.retry_delay_seconds: Field required (add it)",
             "{F}:19: campaign.call_retry_config.max_retry_attempts: Field required (add it)",
         ],
     ),

@@ -41,8 +41,8 @@ GOOD = textwrap.dedent("""\
       call_retry_config:
         allowed_days: [monday, tuesday]
         call_twice_in_a_row: false
-        calling_windows: [{calling_window_start_time: "09:00", calling_window_end_time: "18:00"}]
-        retry_delay_seconds: 7200
+        calling_windows:
+          - {calling_window_start_time: "09:00", calling_window_end_time: "18:00", retry_delay_seconds: 7200}
         max_retry_attempts: 3
     write_back:
       columns:
@@ -139,10 +139,10 @@ BROKEN = [
         ["call_retry_config.allowed_days.0", "monday"],
     ),
     (
-        "    retry_delay_seconds: 7200",
-        "    retry_delay_seconds: -1",
+        "retry_delay_seconds: 7200}",
+        "retry_delay_seconds: -1}",
         31,
-        ["call_retry_config.retry_delay_seconds", "greater than 0"],
+        ["call_retry_config.calling_windows.0.retry_delay_seconds", "greater than 0"],
     ),
     ("  launch: true", "  launch: sometimes", 22, ["campaign.launch", "true or false"]),
     (
@@ -222,3 +222,36 @@ def test_shipped_examples_are_valid() -> None:
     good, problems = load_all(files)
     assert problems == []
     assert len(good) == len(files)
+
+
+def test_retry_delay_at_the_top_level_says_where_it_moved(tmp_path: Path) -> None:
+    """The first release's shape (retry_delay_seconds beside calling_windows) is one line."""
+    old_shape = GOOD.replace(
+        ', retry_delay_seconds: 7200}\n', '}\n    retry_delay_seconds: 7200\n'
+    )
+    assert old_shape != GOOD
+    problems = problems_of(tmp_path, old_shape)
+    assert len(problems) == 1, problems
+    assert "campaign.call_retry_config: retry_delay_seconds moved into each calling window" in (
+        problems[0]
+    )
+
+
+def test_call_retry_config_is_sent_key_for_key(tmp_path: Path) -> None:
+    """The mapping's call_retry_config is the API's shape: dumping it gives the request body."""
+    f = tmp_path / "m.yaml"
+    f.write_text(GOOD)
+    cfg = load_mapping(f).mapping.campaign.call_retry_config
+    assert cfg is not None
+    assert cfg.model_dump(exclude_none=True) == {
+        "allowed_days": ["monday", "tuesday"],
+        "call_twice_in_a_row": False,
+        "calling_windows": [
+            {
+                "calling_window_start_time": "09:00",
+                "calling_window_end_time": "18:00",
+                "retry_delay_seconds": 7200,
+            }
+        ],
+        "max_retry_attempts": 3,
+    }
