@@ -38,6 +38,7 @@ ResultName = Literal[
     "recording_url",
     "error",
     "call_id",
+    "do_not_call",
 ]
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h)\s*$")
 _TEAM = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")

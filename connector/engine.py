@@ -21,10 +21,10 @@ from connector.classify import DUPLICATE_KEY, Classified, classify
 from connector.config import LoadedMapping
 from connector.errors import ConfigError, RetryableError
 from connector.journal import Journal, digest
-from connector.mapping import Contact, Rejection, norm, resolve
+from connector.mapping import DO_NOT_CALL, Contact, Rejection, norm, resolve
 from connector.poller import Poller
 from connector.results import rejected_values
-from connector.revox import RevoxClient
+from connector.revox import Generation, RevoxClient
 from connector.state import Record, StateStore
 from connector.summary import TickSummary
 
@@ -45,6 +45,7 @@ class Engine:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_key: Callable[[], str] = lambda: "rx" + secrets.token_hex(5),
         settle_seconds: float = 120.0,
+        generation: Generation | None = None,
     ) -> None:
         self.m = loaded.mapping
         self.source = source
@@ -54,7 +55,7 @@ class Engine:
         self.new_key = new_key
         # A POST that was sent may still be applied later (in flight when we crashed or timed
         # out). An intent is re-sent only once it is older than this and still not found.
-        self.journal = Journal(self.m, state, revox, clock, settle_seconds)
+        self.journal = Journal(self.m, state, revox, clock, settle_seconds, generation)
         self.headers: list[str] = []
         self.phone_header = self.m.contacts.phone  # the source's own spelling, once read
         log_calls = self.m.write_back.log_call_task and isinstance(source, CallLogger)
@@ -70,6 +71,7 @@ class Engine:
     def tick(self, *, dry_run: bool = False) -> TickSummary:
         """One pass over the team; per-step errors are in the summary, fatal ones raise."""
         s = TickSummary(self.m.team)
+        self.journal.launcher.new_tick()
         if not dry_run:
             self.journal.reconcile(s)
         news, keyless = self._read(s, dry_run)
@@ -78,6 +80,7 @@ class Engine:
             return s
         if keyless:
             news += self._assign_keys(keyless, s)
+        news = self._screen(news, s)
         s.new = len(news)
         self.journal.submit(news, s)
         self.poller.poll(s)
@@ -142,6 +145,29 @@ class Engine:
             self.state.queue_writes(writes)
             self.state.commit()
         return news, keyless
+
+    def _screen(self, news: list[Contact], s: TickSummary) -> list[Contact]:
+        """Drop the numbers Revox's phone history marks do-not-contact (current API)."""
+        try:
+            stopped = self.journal.launcher.opt_outs([c.to_phone_number for c in news])
+        except RetryableError as exc:
+            s.errors.append(f"reading the phone history before submitting: {exc} (sent next tick)")
+            return []
+        if not stopped:
+            return news
+        writes: dict[str, dict[str, str]] = {}
+        for c in news:
+            if c.to_phone_number in stopped:
+                msg = (
+                    f"{c.to_phone_number} asked not to be called again (Revox's phone history "
+                    "marks it do-not-contact); it is never submitted."
+                )
+                rej = Rejection(c.key, c.line, c.phone_input, DO_NOT_CALL, msg, c.to_phone_number)
+                self._record_rejection(c.key, rej, self.state.row(c.key), writes)
+                s.rejected += 1
+        self.state.queue_writes(writes)
+        self.state.commit()
+        return [c for c in news if c.to_phone_number not in stopped]
 
     def _status_header(self) -> str | None:
         wanted = self.m.write_back.targets().get("status")

@@ -1,11 +1,16 @@
-"""Submitting batches exactly once: the intent journal and reconcile-by-name.
+"""Submitting batches exactly once: the intent journal, refusals and reconcile-by-name.
 
 A batch is journalled as `intent` (its rows marked queued, its numbers claimed) and
 committed before POST /campaigns. After a crash, a timeout or a lost answer the intent
 stays; before that batch is ever sent again, the campaigns on Revox are listed and the one
-whose name carries the batch's marker is adopted. An intent not found is re-sent only once
-it is older than the settle time, so a request still in flight cannot land next to a
-second one.
+whose name starts with the batch's marker is adopted. An intent not found is re-sent only
+once it is older than the settle time, so a request still in flight cannot land next to a
+second one, and never on the evidence of a list that may be incomplete.
+
+A refusal (4xx but 409) created nothing: a 422 naming ``launch``/``scheduled_at`` re-sends
+the batch once in the other API generation's shape (generations.py); a refusal naming
+contacts fails only those rows and sends the rest as a new batch in the same tick; one
+naming no field is split in halves until the refused contacts are isolated.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -20,13 +26,21 @@ from typing import Any
 from connector import failpoints
 from connector.config import Mapping
 from connector.errors import AmbiguousError, RejectedError, RetryableError
+from connector.generations import create_body, launch_needed, other, refusal
+from connector.launcher import Launcher
 from connector.mapping import Contact
 from connector.results import failed_values, submitted_values
-from connector.revox import Campaign, RevoxClient
+from connector.revox import Campaign, Generation, NotSentError, RevoxClient
 from connector.state import Record, StateStore
 from connector.summary import TickSummary
 
 log = logging.getLogger(__name__)
+
+# Campaign names start with the marker and are cut to this length: a server keeps a name
+# of 100 characters (no Revox limit is documented; 100 is what a UI list shows whole).
+NAME_CAP = 100
+MAX_REFUSALS = 16  # refused requests spent isolating the bad contacts of one batch
+_MARKER = re.compile(r"^\[rx-([0-9a-f]{6})-([0-9a-f]{12})\]")
 
 
 def batch_id(team: str, keys: list[str]) -> str:
@@ -35,6 +49,25 @@ def batch_id(team: str, keys: list[str]) -> str:
 
 def digest(values: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def team_tag(team: str) -> str:
+    """Six hex characters naming the team in its campaigns' markers."""
+    return hashlib.sha256(team.encode()).hexdigest()[:6]
+
+
+def marker(team: str, bid: str) -> str:
+    return f"[rx-{team_tag(team)}-{bid[:12]}]"
+
+
+def parse_marker(name: str) -> tuple[str, str] | None:
+    """(team tag, batch id prefix) of a campaign name made by this connector, else None."""
+    m = _MARKER.match(name)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def campaign_name(mark: str, name: str) -> str:
+    return f"{mark} {name}"[:NAME_CAP].rstrip()
 
 
 class Journal:
@@ -47,65 +80,80 @@ class Journal:
         revox: RevoxClient,
         clock: Callable[[], datetime],
         settle_seconds: float,
+        pinned: Generation | None = None,
     ) -> None:
         self.m, self.state, self.revox, self.clock = m, state, revox, clock
         self.settle_seconds = settle_seconds
+        self.pinned = pinned
+        self.launcher = Launcher(m, state, revox, self)
+
+    # the API generation -----------------------------------------------------------------
+    @property
+    def generation(self) -> Generation | None:
+        """Pinned by the operator, or learnt from an earlier create; None while unknown."""
+        if self.pinned is not None:
+            return self.pinned
+        known = self.state.meta("api_generation")
+        return "current" if known == "current" else "seed" if known == "seed" else None
+
+    def learn(self, gen: Generation) -> None:
+        if self.pinned is None and self.state.meta("api_generation") != gen:
+            log.info("team %s: the Revox API is the %s generation", self.m.team, gen)
+            self.state.set_meta("api_generation", gen)
 
     def contact_fp(self, to_phone_number: str, variables: dict[str, str]) -> str:
         """What a refused contact is compared on: it is re-sent only once this changes."""
         settings = self.m.campaign.model_dump_json()
         return digest({"phone": to_phone_number, "vars": json.dumps(variables), "c": settings})
 
-    def _body(self, name: str, contacts: list[Contact]) -> dict[str, Any]:
-        cs = self.m.campaign
-        body: dict[str, Any] = {
-            "assistant_id": str(cs.assistant_id),
-            "name": name,
-            "launch": cs.launch,
-            "contacts": [
-                {"to_phone_number": c.to_phone_number, "prompt_variables": c.prompt_variables}
-                for c in contacts
-            ],
-        }
-        if cs.from_phone_number:
-            body["from_phone_number"] = cs.from_phone_number
-        if cs.max_concurrent_calls:
-            body["max_concurrent_calls"] = cs.max_concurrent_calls
-        if cs.scheduled_at:
-            body["scheduled_at"] = cs.scheduled_at.isoformat()
-        if cs.call_retry_config:
-            body["call_retry_config"] = cs.call_retry_config.model_dump(exclude_none=True)
-        return body
-
+    # submitting -----------------------------------------------------------------------
     def submit(self, news: list[Contact], s: TickSummary) -> None:
         """Batch the contacts (campaign.max_contacts) and send each batch."""
         size = self.m.campaign.max_contacts
         for i in range(0, len(news), size):
             chunk = news[i : i + size]
-            keys = [c.key for c in chunk]
-            bid = batch_id(self.m.team, keys)
             seq = int(self.state.meta("batch_seq", 0)) + 1
-            marker = f"[rx-{bid[:10]}]"
             name = self.m.campaign.name.format(
                 team=self.m.team, date=self.clock().date().isoformat(), batch=seq
             )
-            rec = {
-                "state": "intent",
-                "keys": keys,
-                "marker": marker,
-                "body": self._body(f"{name} {marker}", chunk),
-            }
+            contacts = [
+                {"to_phone_number": c.to_phone_number, "prompt_variables": c.prompt_variables}
+                for c in chunk
+            ]
             for c in chunk:
-                self.state.put(
-                    "r", c.key, {"state": "queued", "batch": bid, "phone": c.to_phone_number}
-                )
                 self.state.put("p", c.to_phone_number, {"key": c.key})
             self.state.set_meta("batch_seq", seq)
+            bid, rec = self._intent([c.key for c in chunk], contacts, name, 0)
             if not self._send(bid, rec, s):
                 return
 
+    def _intent(
+        self, keys: list[str], contacts: list[dict[str, Any]], name: str, refusals: int
+    ) -> tuple[str, Record]:
+        """A new intent for these rows (not yet committed, never sent: `at` is None)."""
+        bid = batch_id(self.m.team, keys)
+        mark = marker(self.m.team, bid)
+        gen = self.generation or "seed"
+        body = create_body(gen, self.m.campaign, campaign_name(mark, name), contacts)
+        for key, c in zip(keys, contacts, strict=True):
+            row = {"state": "queued", "batch": bid, "phone": c["to_phone_number"]}
+            self.state.put("r", key, row)
+        rec: Record = {
+            "state": "intent",
+            "keys": keys,
+            "marker": mark,
+            "name": name,
+            "gen": gen,
+            "body": body,
+            "at": None,
+            "refusals": refusals,
+        }
+        self.state.put("b", bid, rec)
+        return bid, rec
+
     def _send(self, bid: str, rec: Record, s: TickSummary) -> bool:
         """Journal the batch as intent, then POST it. False stops this tick's submitting."""
+        before = rec.get("at")
         rec["at"] = self.clock().isoformat()  # when the last attempt was sent (see settle)
         self.state.put("b", bid, rec)
         self.state.commit()  # the intent is durable before anything is sent
@@ -113,56 +161,96 @@ class Journal:
         try:
             camp = self.revox.create_campaign(rec["body"])
             failpoints.hit("after_post")
+        except NotSentError as exc:  # nothing reached Revox: no settle time needed
+            rec["at"] = before
+            self.state.put("b", bid, rec)
+            self.state.commit()
+            s.errors.append(f"batch {bid}: {exc} (kept as intent, sent next tick)")
+            return False
         except RejectedError as exc:
-            self._fail(bid, rec, str(exc), s)
-            return True
+            if exc.status == 409:  # "already exists" may mean an earlier attempt landed
+                s.errors.append(f"batch {bid}: {exc} (kept as intent, reconciled next tick)")
+                return False
+            return self._refused(bid, rec, exc, s)
         except (AmbiguousError, RetryableError) as exc:
             s.errors.append(f"batch {bid}: {exc} (kept as intent, reconciled next tick)")
             return False
         self._adopt(bid, rec, camp, s)
         return True
 
-    def _fail(self, bid: str, rec: Record, message: str, s: TickSummary) -> None:
-        s.errors.append(f"batch {bid} refused: {message}")
-        text = message[:300]
-        writes = {}
-        for key, contact in zip(rec["keys"], rec["body"]["contacts"], strict=True):
-            fp = self.contact_fp(contact["to_phone_number"], contact["prompt_variables"])
-            self.state.put("r", key, {"state": "failed", "fp": fp, "error": text})
-            self.state.delete("p", contact["to_phone_number"])  # never called: not claimed
-            writes[key] = failed_values(self.m.write_back, text)
-        self.state.queue_writes(writes)
-        rec.update(state="failed", error=text, body=None)
+    def _refused(self, bid: str, rec: Record, exc: RejectedError, s: TickSummary) -> bool:
+        """Nothing was created: re-shape, isolate the refused contacts, or fail the batch."""
+        contacts: list[dict[str, Any]] = rec["body"]["contacts"]
+        ref = refusal(exc.status, exc.body or str(exc), len(contacts))
+        gen: Generation = "current" if rec.get("gen") == "current" else "seed"
+        wrong_shape = ref.names_seed_fields() if gen == "seed" else ref.wants_launch()
+        if exc.status == 422 and self.pinned is None and wrong_shape and not rec.get("reshaped"):
+            new = other(gen)
+            self.learn(new)
+            name = rec.get("name") or rec["body"]["name"]
+            body = create_body(new, self.m.campaign, campaign_name(rec["marker"], name), contacts)
+            rec.update(gen=new, reshaped=True, body=body)
+            log.info("batch %s: the server refused the %s shape; re-sent as %s", bid, gen, new)
+            return self._send(bid, rec, s)
+        refusals = int(rec.get("refusals", 0)) + 1
+        everyone = list(range(len(contacts)))
+        if ref.contacts and len(ref.contacts) < len(contacts):
+            bad = sorted(ref.contacts)
+            groups = [[i for i in everyone if i not in ref.contacts]]
+        elif len(contacts) > 1 and not ref.contacts and not ref.body_level():
+            if refusals > MAX_REFUSALS:
+                return self._fail(bid, rec, everyone, f"{ref.reason} (not isolated)", s)
+            bad, half = [], len(contacts) // 2
+            groups = [everyone[:half], everyone[half:]]
+        else:
+            return self._fail(bid, rec, everyone, ref.reason, s)
+        s.errors.append(f"batch {bid} refused ({ref.reason}); {len(bad)} contact(s) isolated")
+        self._fail_rows(rec, bad, ref.reason)
+        children: list[tuple[str, Record]] = []
+        name = rec.get("name") or rec["body"]["name"]
+        for group in groups:
+            keys = [rec["keys"][i] for i in group]
+            children.append(self._intent(keys, [contacts[i] for i in group], name, refusals))
+        rec.update(state="split", body=None, children=[c for c, _ in children])
+        self.state.put("b", bid, rec)
+        self.state.commit()  # the children replace the parent in one step
+        return all(self._send(cbid, crec, s) for cbid, crec in children)
+
+    def _fail(self, bid: str, rec: Record, which: list[int], reason: str, s: TickSummary) -> bool:
+        s.errors.append(f"batch {bid} refused: {reason}")
+        self._fail_rows(rec, which, reason)
+        rec.update(state="failed", error=reason, body=None)
         self.state.put("b", bid, rec)
         self.state.commit()
+        return True
+
+    def _fail_rows(self, rec: Record, which: list[int], reason: str) -> None:
+        """Refused contacts were never called: the row says why and the number is free."""
+        writes = {}
+        for i in which:
+            key, contact = rec["keys"][i], rec["body"]["contacts"][i]
+            fp = self.contact_fp(contact["to_phone_number"], contact["prompt_variables"])
+            self.state.put("r", key, {"state": "failed", "fp": fp, "error": reason})
+            self.state.delete("p", contact["to_phone_number"])
+            writes[key] = failed_values(self.m.write_back, reason)
+        self.state.queue_writes(writes)
 
     def _adopt(self, bid: str, rec: Record, camp: Campaign, s: TickSummary) -> None:
         keys: list[str] = rec["keys"]
         phones = [c["to_phone_number"] for c in rec["body"]["contacts"]]
+        sent: Generation = "current" if rec.get("gen") == "current" else "seed"
+        gen = camp.generation_hint() or sent
+        self.learn(gen)
+        launch = "pending" if launch_needed(gen, self.m.campaign) else "none"
         self.state.put(
             "c",
             camp.id,
-            {
-                "state": "open",
-                "batch": bid,
-                "keys": keys,
-                "launched": False,
-                "sig": None,
-                "name": camp.name,
-            },
+            {"state": "open", "batch": bid, "keys": keys, "launch": launch, "sig": None}
+            | {"name": camp.name},
         )
         for i, (key, phone) in enumerate(zip(keys, phones, strict=True)):
-            self.state.put(
-                "r",
-                key,
-                {
-                    "state": "submitted",
-                    "batch": bid,
-                    "phone": phone,
-                    "campaign": camp.id,
-                    "row_index": i,
-                },
-            )
+            row = {"state": "submitted", "batch": bid, "phone": phone, "campaign": camp.id}
+            self.state.put("r", key, row | {"row_index": i})
         self.state.queue_writes({k: submitted_values(self.m.write_back, camp.id) for k in keys})
         rec.update(state="created", campaign=camp.id, body=None)
         self.state.put("b", bid, rec)
@@ -170,34 +258,35 @@ class Journal:
         failpoints.hit("after_record")
         s.campaigns_created += 1
         s.submitted += len(keys)
-        if self.m.campaign.launch and camp.nothing_launched():
-            self.launch(camp.id)
+        if launch == "pending":
+            self.launcher.launch(camp.id, s)
 
-    def launch(self, campaign_id: str) -> None:
-        """Start a campaign whose calls were all created not_launched (newer API)."""
-        self.revox.launch(campaign_id)
-        crec = self.state.get("c", campaign_id)
-        if crec is not None:
-            crec["launched"] = True
-            self.state.put("c", campaign_id, crec)
-        self.state.commit()
-
+    # after a crash or a lost answer ---------------------------------------------------
     def reconcile(self, s: TickSummary) -> None:
         """Settle every intent left by a crash or a lost answer before anything new is sent."""
         intents = [(bid, rec) for bid, rec in self.state.scan("b") if rec["state"] == "intent"]
-        if not intents:
+        for bid, rec in [i for i in intents if i[1].get("at") is None]:
+            if not self._send(bid, rec, s):  # never sent: nothing to look for
+                return
+        sent = [(bid, rec) for bid, rec in intents if rec.get("at") is not None]
+        if not sent:
             return
         try:
-            remote = self.revox.list_campaigns()
+            listing = self.revox.list_campaigns()
         except RetryableError as exc:
-            s.errors.append(f"reconciling {len(intents)} batch(es): {exc}")
+            s.errors.append(f"reconciling {len(sent)} batch(es): {exc}")
             return
-        for bid, rec in intents:
-            found = [c for c in remote if rec["marker"] in c.name]
+        for bid, rec in sent:
+            found = [c for c in listing.campaigns if rec["marker"] in c.name]
             age = (self.clock() - datetime.fromisoformat(rec["at"])).total_seconds()
             if found:
                 log.info("batch %s: adopting campaign %s found by name", bid, found[0].id)
                 self._adopt(bid, rec, found[0], s)
+            elif not listing.complete:
+                s.errors.append(
+                    f"batch {bid}: not in the campaign list, but part of the list could not "
+                    "be read; not re-sent until a complete list shows it is missing"
+                )
             elif age < self.settle_seconds:
                 s.errors.append(
                     f"batch {bid}: not on Revox yet; re-sent only after {self.settle_seconds:g}s "

@@ -40,10 +40,12 @@ class Poller:
         self.state.commit()
 
     def _one(self, cid: str, crec: Record, s: TickSummary) -> None:
+        if crec.get("launch") == "pending":  # created, launch not acknowledged yet
+            self.journal.launcher.launch(cid, s)
+            crec = self.state.get("c", cid) or crec
+            if crec["state"] != "open":
+                return
         camp = self.revox.get_campaign(cid)
-        if self.m.campaign.launch and camp.nothing_launched():
-            self.journal.launch(cid)
-            return
         sig = digest({"c": camp.model_dump_json()})
         if sig == crec["sig"]:
             return
@@ -52,6 +54,7 @@ class Poller:
         known = self.state.get_many("r", (keys[r.row_index] for r in rows if keys[r.row_index]))
         writes: dict[str, dict[str, str]] = {}
         finals = 0
+        ended: dict[str, str] = {}  # phone -> row key of calls that ended this poll
         for r in rows:
             key = keys[r.row_index]
             res = call_result(self.m.write_back, r, cid)
@@ -71,6 +74,8 @@ class Poller:
                 self.state.put("d", r.phone_number, {"key": key, "outcome": res.outcome})
             if res.final:
                 finals += 1
+                if rec["state"] != "done" and r.phone_number:
+                    ended[r.phone_number] = key
                 if rec["state"] != "done" and self.log_calls and res.call_id:
                     subject = f"Revox call: {res.outcome or 'no outcome'}"
                     entry = CallLog(
@@ -88,6 +93,7 @@ class Poller:
                 self.state.put("r", key, rec)
         if camp.status == "completed" or camp.is_cancelled:
             finals += self._never_called(keys, rows, known, writes)
+        self._opt_outs(ended, writes, s)
         self.state.queue_writes(writes)
         failpoints.hit("mid_poll")
         crec["sig"] = sig
@@ -95,6 +101,20 @@ class Poller:
             crec["state"] = "final"
         self.state.put("c", cid, crec)
         self.state.commit()
+
+    def _opt_outs(
+        self, ended: dict[str, str], writes: dict[str, dict[str, str]], s: TickSummary
+    ) -> None:
+        """Current generation: a call that ended may have opted out (phone history says)."""
+        try:
+            stopped = self.journal.launcher.opt_outs(list(ended))
+        except RetryableError as exc:  # the submission gate reads the history again
+            s.errors.append(f"reading the phone history: {exc}")
+            return
+        col = self.m.write_back.targets().get("do_not_call")
+        for phone in stopped:
+            if col:
+                writes.setdefault(ended[phone], {})[col] = "yes"
 
     def _never_called(
         self,

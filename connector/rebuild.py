@@ -53,7 +53,7 @@ def rebuild(m: Mapping, source: Source, revox: RevoxClient, state: StateStore) -
         if phone not in owner or (cell and not owner[phone][1]):
             owner[phone] = (row.key, cell)
     report = RebuildReport()
-    for camp in revox.list_campaigns():
+    for camp in revox.list_campaigns().campaigns:
         if MARKER not in camp.name:
             continue
         rows = sorted(revox.campaign_rows(camp.id), key=lambda r: r.row_index)

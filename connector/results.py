@@ -10,7 +10,8 @@ from connector.config import WriteBack
 from connector.mapping import Rejection
 from connector.revox import CampaignRow
 
-# Outcomes after which this connector must never submit the number again.
+# Seed-generation outcomes after which this connector must never submit the number again
+# (the current generation says it in the phone history instead: launcher.py).
 DNC_OUTCOMES = frozenset({"do_not_contact", "ai_averse"})
 
 
@@ -63,6 +64,7 @@ def call_result(wb: WriteBack, row: CampaignRow, campaign_id: str) -> CallResult
         if errored
         else "",
         "call_id": call.id,
+        "do_not_call": "yes" if call.outcome in DNC_OUTCOMES else "",
     }
     values = _pick(wb, results)
     extracted = (att.structured_output if att else None) or {}

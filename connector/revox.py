@@ -1,9 +1,11 @@
 """A small httpx client for the Revox endpoints the connector uses (see revox-api.md).
 
-Reads are retried with backoff on 429/5xx/timeouts, honouring Retry-After. The one
-non-idempotent call, POST /campaigns, is never retried here: a timeout or a dropped
-connection after the request was sent raises AmbiguousError, and the engine reconciles
-by campaign name before anything is sent again.
+Reads are retried with backoff on 429/5xx/timeouts, honouring Retry-After. A 429 on any
+POST is waited out and re-sent (nothing was applied). The one non-idempotent call,
+POST /campaigns, is otherwise never retried here: a 5xx, a timeout or a dropped
+connection after the request was sent raises AmbiguousError, and the journal reconciles
+by campaign name before anything is sent again. Which body each API generation takes is
+``generations.py``'s business; the answer models are in ``revox_models.py``.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 
 from connector.errors import (
     AmbiguousError,
@@ -23,91 +26,63 @@ from connector.errors import (
     RejectedError,
     TransientError,
 )
+from connector.revox_models import (
+    FINAL_CALL_STATUSES,
+    Call,
+    CallAttempt,
+    Campaign,
+    CampaignRow,
+    Generation,
+    LaunchResult,
+    PhoneHistoryEntry,
+    RowStats,
+)
 
+__all__ = [
+    "FINAL_CALL_STATUSES",
+    "Call",
+    "CallAttempt",
+    "Campaign",
+    "CampaignList",
+    "CampaignRow",
+    "Generation",
+    "PhoneHistoryEntry",
+    "RevoxClient",
+    "RowStats",
+]
 DEFAULT_BASE_URL = "https://www.getrevox.com/api"
-FINAL_CALL_STATUSES = frozenset({"completed", "cancelled", "errored"})
 
 
 M = TypeVar("M", bound=BaseModel)
+
+# what a launch-calls body selects: every call of the campaign (the filters are required
+# by the current generation's client types, empty lists meaning "no filter")
+LAUNCH_ALL: dict[str, Any] = {
+    "filters": {
+        "assignee_ids": [],
+        "directions": [],
+        "outcomes": [],
+        "results": [],
+        "statuses": ["not_launched"],
+    },
+    "rows": {"call_ids": [], "mode": "all_except"},
+}
 
 
 class BadAnswerError(TransientError):
     """An answer of the wrong shape: that object is skipped this tick, the others go on."""
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class NotSentError(TransientError):
+    """Nothing reached the server (connection refused, 429 until we gave up): safe to re-send."""
 
 
-def _timestamp(v: Any) -> str | None:
-    return v if isinstance(v, str) and v else None
+@dataclass(frozen=True)
+class CampaignList:
+    """Every campaign of the account; ``complete`` is False when part of it could not be read."""
 
-
-class RowStats(_Lenient):
-    total: int = 0
-    pending: int = 0
-    calling: int = 0
-    retry: int = 0
-    completed: int = 0
-    failed: int = 0
-    not_launched: int | None = None
-    skipped: int | None = None
-
-
-class Campaign(_Lenient):
-    id: str
-    name: str = ""
-    status: str = ""
-    is_cancelled: bool = False
-    created_at: str | None = None
-    updated_at: str | None = None
-    row_stats: RowStats = Field(default_factory=RowStats)
-
-    _ts = field_validator("created_at", "updated_at", mode="before")(_timestamp)
-
-    def nothing_launched(self) -> bool:
-        """True when the newer API generation created every call as not_launched."""
-        s = self.row_stats
-        return s.total > 0 and s.not_launched == s.total
-
-
-class CallAttempt(_Lenient):
-    status: str | None = None
-    result: str | None = None
-    dial_error: str | None = None
-    started_at: str | None = None
-    answered_at: str | None = None
-    ended_at: str | None = None
-    end_reason: str | None = None
-    recording_url: str | None = None
-    structured_output: dict[str, Any] | None = None
-
-    _ts = field_validator("started_at", "answered_at", "ended_at", mode="before")(_timestamp)
-
-
-class Call(_Lenient):
-    id: str
-    status: str
-    calls_count: int = 0
-    outcome: str | None = None
-    outcome_summary: str | None = None
-    last_call_attempt: CallAttempt | None = None
-
-    @property
-    def final(self) -> bool:
-        return self.status in FINAL_CALL_STATUSES
-
-
-class CampaignRow(_Lenient):
-    id: str = ""
-    row_index: int
-    phone_number: str = ""
-    call: Call | None = None
-
-
-class ContactIn(BaseModel):
-    to_phone_number: str
-    prompt_variables: dict[str, str]
+    campaigns: list[Campaign]
+    complete: bool
 
 
 def _retry_after(resp: httpx.Response) -> float | None:
@@ -195,12 +170,24 @@ class RevoxClient:
             self._sleep(min(wait, self._max_backoff))
             attempt += 1
 
-    def _post(self, path: str, body: dict[str, Any], *, idempotent: bool) -> Any:
+    def _post(self, path: str, body: dict[str, Any] | None, *, idempotent: bool) -> Any:
+        """POST once; a 429 (nothing applied) is waited out and re-sent, on any POST."""
+        attempt = 0
+        while True:
+            try:
+                return self._post_once(path, body, idempotent=idempotent)
+            except NotSentError as exc:
+                if exc.retry_after is None or attempt >= self._max_retries:
+                    raise
+                self._sleep(min(exc.retry_after, self._max_backoff))
+                attempt += 1
+
+    def _post_once(self, path: str, body: dict[str, Any] | None, *, idempotent: bool) -> Any:
         self.requests += 1
         try:
-            resp = self._http.post(path, json=body)
+            resp = self._http.post(path, json=body) if body is not None else self._http.post(path)
         except httpx.ConnectError as exc:  # nothing was sent
-            raise TransientError(f"Revox POST {path}: cannot connect: {exc}") from exc
+            raise NotSentError(f"Revox POST {path}: cannot connect: {exc}") from exc
         except httpx.TransportError as exc:
             if idempotent:
                 raise TransientError(f"Revox POST {path}: {type(exc).__name__}") from exc
@@ -208,6 +195,12 @@ class RevoxClient:
                 f"Revox POST {path}: {type(exc).__name__} after sending; "
                 "the request may have been applied"
             ) from exc
+        if resp.status_code == 429:
+            wait = _retry_after(resp)
+            raise NotSentError(
+                f"Revox POST {path}: HTTP 429 (rate limited; nothing was applied)",
+                retry_after=1.0 if wait is None else wait,
+            )
         if resp.status_code >= 500 and not idempotent:
             raise AmbiguousError(
                 f"Revox POST {path}: HTTP {resp.status_code}; may have been applied"
@@ -244,7 +237,7 @@ class RevoxClient:
         return items
 
     def create_campaign(self, body: dict[str, Any]) -> Campaign:
-        """POST /campaigns, exactly once. Never retried here."""
+        """POST /campaigns, exactly once (a 429 is re-sent: nothing was applied)."""
         data = self._post("/campaigns", body, idempotent=False)
         try:
             if not isinstance(data, dict):
@@ -253,9 +246,33 @@ class RevoxClient:
         except TransientError as exc:
             raise AmbiguousError(f"{exc}; the campaign may have been created") from exc
 
-    def list_campaigns(self) -> list[Campaign]:
-        items = self._list(self._get("/campaigns"), "campaigns", "GET /campaigns")
-        return [self._parse(Campaign, c, "GET /campaigns") for c in items]
+    def list_campaigns(self) -> CampaignList:
+        """Every campaign, reading every page when the answer is paged.
+
+        A campaign of the wrong shape is left out and the list marked incomplete: a batch
+        is never re-sent on the evidence of a list that may be missing its campaign.
+        """
+        found: list[Campaign] = []
+        complete, read, page, what = True, 0, 1, "GET /campaigns"
+        while True:
+            params = {"page": page, "page_size": self._page_size}
+            data = self._get("/campaigns", params=params)
+            items = self._list(data, "campaigns", what)
+            read += len(items)
+            for item in items:
+                try:
+                    found.append(self._parse(Campaign, item, what))
+                except BadAnswerError:
+                    complete = False
+            total = data.get("total")
+            if "page" not in data and total is None:
+                return CampaignList(found, complete)  # not paged: the whole list
+            if isinstance(total, int):
+                if read >= total or not items:
+                    return CampaignList(found, complete and read >= total)
+            elif len(items) < self._page_size:
+                return CampaignList(found, complete)  # paged without a total: a short page ends
+            page += 1
 
     def get_campaign(self, campaign_id: str) -> Campaign:
         data = self._get(f"/campaigns/{campaign_id}")
@@ -277,16 +294,33 @@ class RevoxClient:
                 return rows
             page += 1
 
+    def launch_calls(self, campaign_id: str, scheduled_at: str | None) -> int:
+        """Current generation: dial the calls created not_launched; how many were launched.
+
+        Safe to repeat: a second launch finds no not_launched call and launches nothing.
+        """
+        body: dict[str, Any] = {"mode": "ai_first", "selection": LAUNCH_ALL}
+        if scheduled_at:
+            body["scheduled_at"] = scheduled_at
+        data = self._post(f"/campaigns/{campaign_id}/launch-calls", body, idempotent=True)
+        return int(self._parse(LaunchResult, data, "POST /campaigns/{id}/launch-calls").launched)
+
     def launch(self, campaign_id: str) -> None:
-        """Start the calls of a campaign (newer generation: launch-calls; older: launch)."""
-        try:
-            self._post(
-                f"/campaigns/{campaign_id}/launch-calls",
-                {"mode": "ai_first", "selection": {"type": "all"}},
-                idempotent=True,
-            )
-        except NotFoundError:
-            self._post(f"/campaigns/{campaign_id}/launch", {}, idempotent=True)
+        """Seed generation: start a campaign created as a draft."""
+        self._post(f"/campaigns/{campaign_id}/launch", None, idempotent=True)
+
+    def phone_history(self) -> dict[str, PhoneHistoryEntry]:
+        """Current generation: every number the account has called, with its opt-out flag."""
+        what = "GET /calls/phone-history"
+        data = self._get("/calls/phone-history")
+        history = data.get("phone_history") if isinstance(data, dict) else None
+        if not isinstance(history, dict):
+            raise BadAnswerError(f"Revox {what}: unexpected answer: no object 'phone_history'")
+        return {str(k): self._parse(PhoneHistoryEntry, v, what) for k, v in history.items()}
+
+    def cancel_call(self, call_id: str) -> None:
+        """Stop one call (both generations)."""
+        self._post(f"/call/{call_id}/cancel", {}, idempotent=True)
 
     def auth_status(self) -> bool:
         """Whether the key is valid: GET /auth-status, or a one-item read where it is missing.

@@ -12,7 +12,8 @@ from pathlib import Path
 from connector.config import LoadedMapping
 from connector.engine import Engine
 from connector.errors import ConfigError
-from connector.revox import DEFAULT_BASE_URL, RevoxClient
+from connector.generations import parse_generation
+from connector.revox import DEFAULT_BASE_URL, Generation, RevoxClient
 from connector.sources import open_source
 from connector.state import StateStore, state_path
 
@@ -48,4 +49,14 @@ def open_team(loaded: LoadedMapping, state_dir: Path, env: Mapping[str, str]) ->
     source = open_source(loaded, env)
     state = StateStore(state_path(state_dir, loaded.mapping.team))
     settle = float(env.get("REVOX_SYNC_POST_SETTLE_SECONDS") or 120)
-    return Team(loaded, Engine(loaded, source, revox, state, settle_seconds=settle))
+    gen = pinned_generation(env)
+    engine = Engine(loaded, source, revox, state, settle_seconds=settle, generation=gen)
+    return Team(loaded, engine)
+
+
+def pinned_generation(env: Mapping[str, str]) -> Generation | None:
+    """REVOX_API_GENERATION (seed|current) skips detection; unset, the first create tells."""
+    try:
+        return parse_generation(env.get("REVOX_API_GENERATION"), "REVOX_API_GENERATION")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc

@@ -15,6 +15,7 @@ from adapters.csv_file import CsvSource
 from connector.config import load_mapping
 from connector.engine import Engine
 from connector.errors import RetryableError
+from connector.journal import NAME_CAP, parse_marker, team_tag
 from connector.revox import RevoxClient
 from connector.sandbox import Fault, Sandbox
 from connector.sources import open_source
@@ -119,7 +120,10 @@ def test_batches_follow_max_contacts_and_carry_a_marker(team_factory, sandbox: S
     sizes = sorted(len(v) for v in sandbox.campaign_contacts().values())
     assert sizes == [5, 10, 10]
     names = [c["name"] for _, c in t.state.scan("c")]
-    assert all("[rx-" in n and n.startswith("t1 ") for n in names)
+    # the marker leads (a server that cuts long names keeps it) and names the team
+    assert all(parse_marker(n) is not None and n.split("] ", 1)[1].startswith("t1 ") for n in names)
+    assert {parse_marker(n)[0] for n in names} == {team_tag("t1")}  # type: ignore[index]
+    assert all(len(n) <= NAME_CAP for n in names)
 
 
 def test_no_redial_after_edit_and_duplicates_rejected(team_factory, sandbox: Sandbox) -> None:  # type: ignore[no-untyped-def]
@@ -205,14 +209,27 @@ def test_5xx_on_post_is_treated_as_ambiguous(team_factory, sandbox: Sandbox) -> 
 
 
 def test_rejected_batch_is_written_back_and_not_resent(team_factory, sandbox: Sandbox) -> None:  # type: ignore[no-untyped-def]
+    """A refusal naming no field is split in halves; contacts refused alone fail alone."""
     t = team_factory([["A", FR[0]], ["B", FR[1]]])
-    sandbox.add_fault(Fault("POST", "/campaigns", "status", status=422))
+    sandbox.add_fault(Fault("POST", "/campaigns", "status", status=422, times=3))
     s = t.engine.tick()
     assert s.errors and "refused" in s.errors[0]
     assert [r["Revox status"] for r in t.csv] == ["failed", "failed"]
     assert "HTTP 422" in t.csv[0]["Revox error"]
+    assert posts(sandbox) == 3  # the batch, then each half alone
     t.engine.tick()
-    assert posts(sandbox) == 1  # unchanged rows are not re-sent after a refusal
+    assert posts(sandbox) == 3  # unchanged rows are not re-sent after a refusal
+
+
+def test_a_refusal_of_one_half_still_calls_the_other(team_factory, sandbox: Sandbox) -> None:  # type: ignore[no-untyped-def]
+    """A refusal that names no field: halves are sent until each refused part is alone."""
+    t = team_factory([[f"P{i}", FR[i]] for i in range(4)])
+    sandbox.add_fault(Fault("POST", "/campaigns", "status", status=422, times=2))
+    s = t.engine.tick()  # batch refused, first half refused: its two singles and half 2 go
+    assert sorted(len(v) for v in sandbox.campaign_contacts().values()) == [1, 1, 2]
+    assert s.submitted == 4 and posts(sandbox) == 5
+    assert all(r["Revox status"] not in ("", "failed") for r in t.csv)
+    assert_each_phone_once(sandbox)
 
 
 class FlakySource:

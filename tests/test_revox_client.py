@@ -47,7 +47,7 @@ def test_create_get_list_rows(client: RevoxClient, sandbox: Sandbox) -> None:
     assert isinstance(camp, Campaign) and camp.name == "test campaign"
     assert camp.row_stats.total == 7
     assert client.get_campaign(camp.id).id == camp.id
-    assert [c.id for c in client.list_campaigns()] == [camp.id]
+    assert [c.id for c in client.list_campaigns().campaigns] == [camp.id]
     rows = client.campaign_rows(camp.id)
     assert [r.row_index for r in rows] == list(range(7))  # read across 3 pages of 3
     assert sum(1 for _, p, _ in sandbox.requests if "/rows?" in p) == 3
@@ -77,7 +77,7 @@ def test_get_retries_honour_retry_after(
 ) -> None:
     sandbox.add_fault(Fault("GET", "/campaigns", "status", status=429, retry_after="7", times=1))
     sandbox.add_fault(Fault("GET", "/campaigns", "status", status=503, times=1))
-    assert client.list_campaigns() == []
+    assert client.list_campaigns().campaigns == []
     assert sleeps[0] == 7.0
     assert len(sleeps) == 2 and sleeps[1] < 1.0  # backoff with jitter, first step 0.5 s max
 
@@ -95,7 +95,7 @@ def test_get_timeout_is_transient(
     client: RevoxClient, sandbox: Sandbox, sleeps: list[float]
 ) -> None:
     sandbox.add_fault(Fault("GET", "/campaigns", "hang", delay=1.5, times=1))
-    assert client.list_campaigns() == []
+    assert client.list_campaigns().campaigns == []
     assert len(sleeps) == 1
 
 
