@@ -42,7 +42,8 @@ GOOD = textwrap.dedent("""\
         allowed_days: [monday, tuesday]
         call_twice_in_a_row: false
         calling_windows:
-          - {calling_window_start_time: "09:00", calling_window_end_time: "18:00", retry_delay_seconds: 7200}
+          - {calling_window_start_time: "09:00", calling_window_end_time: "18:00",
+             retry_delay_seconds: 7200}
         max_retry_attempts: 3
     write_back:
       columns:
@@ -141,21 +142,21 @@ BROKEN = [
     (
         "retry_delay_seconds: 7200}",
         "retry_delay_seconds: -1}",
-        31,
+        32,
         ["call_retry_config.calling_windows.0.retry_delay_seconds", "greater than 0"],
     ),
     ("  launch: true", "  launch: sometimes", 22, ["campaign.launch", "true or false"]),
     (
         "    status: Revox status",
         "    stauts: Revox status",
-        35,
+        36,
         ["write_back.columns.stauts", "status"],
     ),
-    ("write_back:", "writeback:", 33, ["writeback", "remove it or check its spelling"]),
+    ("write_back:", "writeback:", 34, ["writeback", "remove it or check its spelling"]),
     (
         "    error: Revox error",
         "    error: Revox error\n    error: Other",
-        44,
+        45,
         ["write_back.columns.error", "given twice"],
     ),
 ]
