@@ -272,8 +272,8 @@ MAPPING_CASES: list[tuple[str, str | None, str, list[str]]] = [
         "    state: Revox status",
         [
             "{F}:22: write_back.columns.state: Input should be 'status', 'campaign', 'outcome', "
-            "'summary', 'result', 'attempts', 'last_call_at', 'recording_url', 'error' or "
-            "'call_id'"
+            "'summary', 'result', 'attempts', 'last_call_at', 'recording_url', 'error', "
+            "'call_id' or 'do_not_call'"
         ],
     ),
     (
@@ -1991,10 +1991,11 @@ def test_cli_html_pages_are_one_line_errors(tmp_path: Path, sandbox: Sandbox) ->
     ("method", "path", "body"),
     [
         ("GET", "/campaigns", '{"campaigns": null}'),
-        ("GET", "/campaigns", '{"campaigns": [{"name": "no id"}]}'),
         ("POST", "/campaigns", '{"campaign": {"name": "no id"}}'),
     ],
-    ids=["campaigns_null", "campaign_without_id_in_list", "created_without_id"],
+    # one malformed campaign in a list is left out and the list marked incomplete
+    # (test_generations.py): it never blocks the other campaigns' reconcile
+    ids=["campaigns_null", "created_without_id"],
 )
 def test_cli_wrong_shape_answer_is_one_line(
     tmp_path: Path, sandbox: Sandbox, method: str, path: str, body: str

@@ -227,7 +227,9 @@ def test_shipped_examples_are_valid() -> None:
 
 def test_retry_delay_at_the_top_level_says_where_it_moved(tmp_path: Path) -> None:
     """The first release's shape (retry_delay_seconds beside calling_windows) is one line."""
-    old_shape = GOOD.replace(", retry_delay_seconds: 7200}\n", "}\n    retry_delay_seconds: 7200\n")
+    old_shape = GOOD.replace(
+        ",\n         retry_delay_seconds: 7200}\n", "}\n    retry_delay_seconds: 7200\n"
+    )
     assert old_shape != GOOD
     problems = problems_of(tmp_path, old_shape)
     assert len(problems) == 1, problems
