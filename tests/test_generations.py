@@ -7,7 +7,6 @@ the launch body, each phone in exactly one campaign, every final outcome in its 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
