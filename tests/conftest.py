@@ -42,6 +42,7 @@ def mapping_yaml(
     max_contacts: int = 500,
     campaign_extra: str = "",
 ) -> str:
+    campaign_extra = campaign_extra.replace("\n", "\n        ")  # survives the dedent
     return (
         textwrap.dedent(f"""\
         team: {team}

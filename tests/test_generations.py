@@ -48,9 +48,12 @@ class Clock:
 class Run:
     """One team over a sandbox; `tick` runs the engine, `finish` until every call ended."""
 
-    def __init__(self, tmp: Path, sb: Sandbox, n: int, pinned: Generation | None, extra: str):
+    def __init__(
+        self, tmp: Path, sb: Sandbox, n: int, pinned: Generation | None, extra: str, size: int
+    ) -> None:
         self.tmp, self.sb = tmp, sb
-        loaded = load_mapping(make_team(tmp, [[f"P{i}", FR[i]] for i in range(n)], **_kw(extra)))
+        rows = [[f"P{i}", FR[i]] for i in range(n)]
+        loaded = load_mapping(make_team(tmp, rows, campaign_extra=extra, max_contacts=size))
         self.state = StateStore(tmp / "state" / "t1.sqlite")
         self.revox = RevoxClient(API_KEY, sb.url, sleep=lambda s: None, timeout=2.0)
         self.engine = Engine(
@@ -78,19 +81,15 @@ class Run:
         self.revox.close()
 
 
-def _kw(extra: str) -> dict[str, object]:
-    return {"campaign_extra": extra} if extra else {}
-
-
 @pytest.fixture
 def run(tmp_path: Path) -> Iterator[Any]:
     made: list[tuple[Run, Sandbox]] = []
 
     def make(gen: Generation, n: int = 12, *, pinned: Generation | None = None,
-             extra: str = RETRY, **sandbox: Any) -> Run:  # fmt: skip
+             extra: str = RETRY, max_contacts: int = 500, **sandbox: Any) -> Run:  # fmt: skip
         sb = Sandbox(API_KEY, generation=gen, **sandbox)
         sb.start()
-        r = Run(tmp_path, sb, n, pinned, extra)
+        r = Run(tmp_path, sb, n, pinned, extra, max_contacts)
         made.append((r, sb))
         return r
 
@@ -118,7 +117,7 @@ def launch_bodies(sb: Sandbox) -> list[Any]:
 def test_unconfigured_generation_dials_everyone_once(run: Any, gen: Generation) -> None:
     """Detection costs at most one refused create; then nothing is refused."""
     when = datetime.now(UTC) + timedelta(minutes=30)
-    r = run(gen, 12, extra=RETRY + f"\n  scheduled_at: {when.isoformat()}\n  max_contacts: 5")
+    r = run(gen, 12, extra=RETRY + f"\n  scheduled_at: {when.isoformat()}", max_contacts=5)
     r.tick()
     assert len(refused(r.sb)) == (1 if gen == "current" else 0), refused(r.sb)
     assert r.state.meta("api_generation") == gen
@@ -261,7 +260,7 @@ def test_marker_survives_a_server_that_cuts_names(run: Any, gen: Generation) -> 
 
 
 def test_paged_campaign_list_is_read_to_the_end(run: Any) -> None:
-    r = run("seed", 12, pinned="seed", campaigns_page_size=2, extra="  max_contacts: 2")
+    r = run("seed", 12, pinned="seed", campaigns_page_size=2, max_contacts=2)
     r.tick()  # six campaigns
     r.sb.add_fault(Fault("POST", "/campaigns", "drop_after_apply"))
     with (r.tmp / "leads.csv").open("a", encoding="utf-8") as f:
