@@ -94,9 +94,17 @@ def test_the_checker_catches_what_it_must() -> None:
     assert_conforms(good, create)
     with pytest.raises(AssertionError):
         assert_conforms({**good, "launch": True}, create)
-    crc = {"allowed_days": ["monday"], "call_twice_in_a_row": False, "max_retry_attempts": 2,
-           "calling_windows": [{"calling_window_start_time": "09:00",
-                                "calling_window_end_time": "18:00", "retry_delay_seconds": 1}]}  # fmt: skip
+    window = {
+        "calling_window_start_time": "09:00",
+        "calling_window_end_time": "18:00",
+        "retry_delay_seconds": 1,
+    }
+    crc = {
+        "allowed_days": ["monday"],
+        "call_twice_in_a_row": False,
+        "max_retry_attempts": 2,
+        "calling_windows": [window],
+    }
     assert_conforms({**good, "call_retry_config": crc}, create)
     with pytest.raises(AssertionError):
         assert_conforms({**good, "call_retry_config": {**crc, "retry_delay_seconds": 5}}, create)
