@@ -100,6 +100,7 @@ class Engine:
         writes: dict[str, dict[str, str]] = {}
         fresh = self.state.count("r") == 0 and self.state.count("b") == 0
         classified = self.classified()  # reads the headers: _status_header needs them
+        self._key_column_present(fresh)
         status_col = self._status_header()
         orphans: list[str] = []
         rejected: list[tuple[str, Rejection, Record | None]] = []
@@ -168,6 +169,21 @@ class Engine:
         self.state.queue_writes(writes)
         self.state.commit()
         return [c for c in news if c.to_phone_number not in stopped]
+
+    def _key_column_present(self, fresh: bool) -> None:
+        """A key column gone (renamed for a tick) is a configuration error, not new rows.
+
+        Without it every row would look keyless (new keys, a second key column) and every
+        pending result would look like a row gone. Nothing is assigned or written back.
+        """
+        col = self.source.key_column
+        if col is None or fresh or any(norm(h) == norm(col) for h in self.headers):
+            return
+        raise ConfigError(
+            f"team {self.m.team}: source.key_column: the column {col!r} that holds every row's "
+            "key is missing from the source; rename the column back (nothing was sent or "
+            "written this tick, and pending results wait in the outbox)"
+        )
 
     def _status_header(self) -> str | None:
         wanted = self.m.write_back.targets().get("status")
