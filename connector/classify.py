@@ -13,6 +13,7 @@ from itertools import islice
 from typing import Literal
 
 from adapters.base import Row
+from connector.dnc import DncStore
 from connector.mapping import (
     DO_NOT_CALL,
     DUPLICATE_PHONE,
@@ -38,8 +39,11 @@ class Classified:
     record: Record | None = None  # the row's state, when it has one
 
 
-def classify(rm: ResolvedMapping, rows: Iterable[Row], state: StateStore) -> Iterator[Classified]:
-    """Map every row and check it against the team's state and the rows before it."""
+def classify(
+    rm: ResolvedMapping, rows: Iterable[Row], state: StateStore, dnc: DncStore | None = None
+) -> Iterator[Classified]:
+    """Map every row and check it against the team's state, the account's do-not-call list
+    and the rows before it."""
     seen_keys: set[str] = set()
     seen_phones: dict[str, int] = {}
     it = iter(rows)
@@ -65,7 +69,9 @@ def classify(rm: ResolvedMapping, rows: Iterable[Row], state: StateStore) -> Ite
             done.append(verdict)
             mapped.append(map_row(rm, row) if verdict is None else None)
         phones = [m.to_phone_number for m in mapped if isinstance(m, Contact)]
-        dnc = state.get_many("d", phones)
+        stopped = {p: "" for p in state.get_many("d", phones)}
+        if dnc is not None:
+            stopped.update(dnc.which(phones))
         owners = state.get_many("p", phones)
         for row, verdict, m in zip(chunk, done, mapped, strict=True):
             rec = known.get(row.key) if row.key else None
@@ -76,13 +82,13 @@ def classify(rm: ResolvedMapping, rows: Iterable[Row], state: StateStore) -> Ite
             elif isinstance(m, Rejection):
                 yield Classified(row, "rejected", rejection=m, record=rec)
             else:
-                yield _check(row, m, dnc, owners, seen_phones, rec)
+                yield _check(row, m, stopped, owners, seen_phones, rec)
 
 
 def _check(
     row: Row,
     c: Contact,
-    dnc: dict[str, Record],
+    dnc: dict[str, str],
     owners: dict[str, Record],
     seen_phones: dict[str, int],
     rec: Record | None,
@@ -91,7 +97,8 @@ def _check(
     owner = owners.get(phone, {}).get("key")
     problem: tuple[str, str] | None = None
     if phone in dnc:
-        problem = (DO_NOT_CALL, f"{phone} is on the team's do-not-call list.")
+        heard = f" (the opt-out was heard by team {dnc[phone]})" if dnc[phone] else ""
+        problem = (DO_NOT_CALL, f"{phone} is on the account's do-not-call list{heard}.")
     elif owner is not None and owner != row.key:
         problem = (DUPLICATE_PHONE, f"{phone} was already submitted for row {owner}.")
     elif phone in seen_phones:

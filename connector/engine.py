@@ -19,6 +19,7 @@ from adapters.base import CallLog, CallLogger, RowUpdate, Source
 from connector import failpoints
 from connector.classify import DUPLICATE_KEY, Classified, classify
 from connector.config import LoadedMapping
+from connector.dnc import DncStore
 from connector.errors import ConfigError, RetryableError
 from connector.journal import Journal, digest
 from connector.mapping import DO_NOT_CALL, Contact, Rejection, norm, resolve
@@ -46,6 +47,7 @@ class Engine:
         new_key: Callable[[], str] = lambda: "rx" + secrets.token_hex(5),
         settle_seconds: float = 120.0,
         generation: Generation | None = None,
+        dnc: DncStore | None = None,
     ) -> None:
         self.m = loaded.mapping
         self.source = source
@@ -55,7 +57,7 @@ class Engine:
         self.new_key = new_key
         # A POST that was sent may still be applied later (in flight when we crashed or timed
         # out). An intent is re-sent only once it is older than this and still not found.
-        self.journal = Journal(self.m, state, revox, clock, settle_seconds, generation)
+        self.journal = Journal(self.m, state, revox, clock, settle_seconds, generation, dnc)
         self.headers: list[str] = []
         self.phone_header = self.m.contacts.phone  # the source's own spelling, once read
         log_calls = self.m.write_back.log_call_task and isinstance(source, CallLogger)
@@ -66,7 +68,7 @@ class Engine:
         self.headers = self.source.headers()
         rm = resolve(self.m, self.headers, self.source.describe())
         self.phone_header = rm.phone
-        return classify(rm, self.source.read_rows(), self.state)
+        return classify(rm, self.source.read_rows(), self.state, self.journal.dnc)
 
     def tick(self, *, dry_run: bool = False) -> TickSummary:
         """One pass over the team; per-step errors are in the summary, fatal ones raise."""

@@ -25,6 +25,7 @@ from typing import Any
 
 from connector import failpoints
 from connector.config import Mapping
+from connector.dnc import DncStore
 from connector.errors import AmbiguousError, RejectedError, RetryableError
 from connector.generations import create_body, launch_needed, other, refusal
 from connector.launcher import Launcher
@@ -81,8 +82,10 @@ class Journal:
         clock: Callable[[], datetime],
         settle_seconds: float,
         pinned: Generation | None = None,
+        dnc: DncStore | None = None,
     ) -> None:
         self.m, self.state, self.revox, self.clock = m, state, revox, clock
+        self.dnc = dnc
         self.settle_seconds = settle_seconds
         self.pinned = pinned
         self.launcher = Launcher(m, state, revox, self)
@@ -100,6 +103,12 @@ class Journal:
         if self.pinned is None and self.state.meta("api_generation") != gen:
             log.info("team %s: the Revox API is the %s generation", self.m.team, gen)
             self.state.set_meta("api_generation", gen)
+
+    def stop_number(self, phone: str, source: str, key: str = "") -> None:
+        """Never submit this number again, in this team or any team of the account."""
+        self.state.put("d", phone, {"key": key, "source": source})
+        if self.dnc is not None:
+            self.dnc.add(phone, self.m.team, source)
 
     def contact_fp(self, to_phone_number: str, variables: dict[str, str]) -> str:
         """What a refused contact is compared on: it is re-sent only once this changes."""

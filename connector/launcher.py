@@ -97,5 +97,5 @@ class Launcher:
                 self._history = {}
         out = {p for p in phones if (e := self._history.get(p)) is not None and e.do_not_contact}
         for phone in out:
-            self.state.put("d", phone, {"source": "phone_history"})
+            self.journal.stop_number(phone, "phone_history")
         return out

@@ -71,7 +71,7 @@ class Poller:
                 rec["result"] = values_digest
                 s.results_written += 1
             if res.do_not_call and r.phone_number:
-                self.state.put("d", r.phone_number, {"key": key, "outcome": res.outcome})
+                self.journal.stop_number(r.phone_number, res.outcome or "opt-out", key)
             if res.final:
                 finals += 1
                 if rec["state"] != "done" and r.phone_number:

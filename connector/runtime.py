@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connector.config import LoadedMapping
+from connector.dnc import DncStore
 from connector.engine import Engine
 from connector.errors import ConfigError
 from connector.generations import parse_generation
@@ -38,6 +39,8 @@ class Team:
         return self.loaded.mapping.team
 
     def close(self) -> None:
+        if self.engine.journal.dnc is not None:
+            self.engine.journal.dnc.close()
         self.engine.state.close()
         self.engine.revox.close()
         self.engine.source.close()
@@ -50,7 +53,9 @@ def open_team(loaded: LoadedMapping, state_dir: Path, env: Mapping[str, str]) ->
     state = StateStore(state_path(state_dir, loaded.mapping.team))
     settle = float(env.get("REVOX_SYNC_POST_SETTLE_SECONDS") or 120)
     gen = pinned_generation(env)
-    engine = Engine(loaded, source, revox, state, settle_seconds=settle, generation=gen)
+    base_url = env.get("REVOX_BASE_URL") or DEFAULT_BASE_URL
+    dnc = DncStore.for_account(state_dir, base_url, env.get("REVOX_API_KEY", ""))
+    engine = Engine(loaded, source, revox, state, settle_seconds=settle, generation=gen, dnc=dnc)
     return Team(loaded, engine)
 
 

@@ -120,3 +120,34 @@ def test_a_clock_jump_forward_does_not_resend_a_batch_in_flight(
     finally:
         e.state.close()
         e.revox.close()
+
+
+def test_an_opt_out_in_team_a_stops_the_number_in_team_b(tmp_path: Path) -> None:
+    """Both teams on one Revox account and one host: one do-not-call list."""
+    from connector.runtime import open_team
+
+    stop = "+33612340001"
+    with Sandbox(API_KEY, scenarios={stop: "do_not_contact"}) as sb:
+        env = {"REVOX_API_KEY": API_KEY, "REVOX_BASE_URL": sb.url}
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        a = open_team(load_mapping(make_team(tmp_path / "a", [["A0", FR[0]], ["A1", FR[1]]],
+                                             team="a")), tmp_path / "state", env)  # fmt: skip
+        b_rows = [["B1", FR[1]], ["B2", FR[2]]]
+        b = open_team(load_mapping(make_team(tmp_path / "b", b_rows, team="b")),
+                      tmp_path / "state", env)  # fmt: skip
+        try:
+            a.engine.tick()
+            sb.advance(3 * 3600)
+            a.engine.tick()
+            assert a.engine.state.is_dnc(stop)
+            s = b.engine.tick()
+            assert s.submitted == 1
+            called = [p for v in sb.campaign_contacts().values() for p in v]
+            assert called.count(stop) == 1  # team a's call only
+            row = read_csv(tmp_path / "b" / "leads.csv")[0]
+            assert row["Revox status"].startswith("rejected")
+            assert "do_not_call" in row["Revox error"] and "team a" in row["Revox error"]
+        finally:
+            a.close()
+            b.close()

@@ -1,0 +1,72 @@
+"""The do-not-call list of one Revox account, shared by every team on this host.
+
+An opt-out heard by one team (a seed-generation outcome ``do_not_contact``/``ai_averse``,
+or the current generation's phone history) must stop the number for every team that calls
+through the same account. Teams have their own state files (one owner each), so the list
+lives beside them in one small SQLite file per account, named by a hash of the base URL and
+the key (the key itself is never written anywhere). Adding a number is idempotent and
+committed at once: an opt-out is never rolled back with a team's step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from connector.errors import ConfigError
+
+
+def account_id(base_url: str, api_key: str) -> str:
+    return hashlib.sha256(f"{base_url.rstrip('/')}\0{api_key}".encode()).hexdigest()[:16]
+
+
+class DncStore:
+    """Numbers never to be submitted again by any team of one account."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # a team opens it in one thread and ticks in another; one tick at a time uses it
+            self._db = sqlite3.connect(
+                path, timeout=10, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS dnc (phone TEXT PRIMARY KEY, team TEXT, "
+                "source TEXT, at TEXT)"
+            )
+            path.chmod(0o600)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"{path}: cannot open the shared do-not-call list: {exc}") from exc
+
+    @classmethod
+    def for_account(cls, state_dir: Path, base_url: str, api_key: str) -> DncStore:
+        return cls(state_dir / f"do-not-call-{account_id(base_url, api_key)}.sqlite")
+
+    def add(self, phone: str, team: str, source: str) -> None:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        self._db.execute(
+            "INSERT OR IGNORE INTO dnc (phone, team, source, at) VALUES (?, ?, ?, ?)",
+            (phone, team, source, now),
+        )
+
+    def which(self, phones: Iterable[str]) -> dict[str, str]:
+        """Number -> the team that heard the opt-out, for the numbers on the list."""
+        wanted = list(dict.fromkeys(phones))
+        out: dict[str, str] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT phone, team FROM dnc WHERE phone IN ({marks})"
+            out.update({p: t or "" for p, t in self._db.execute(query, chunk)})
+        return out
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM dnc").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
