@@ -1,0 +1,12 @@
+"""A local simulator of the Revox API, one generation at a time (docs: revox-api.md).
+
+``server`` serves it over HTTP with scripted faults, ``routes`` answers each
+endpoint, ``model`` moves calls along a simulated clock, ``validate`` holds each
+generation's request contract and ``shapes`` the fixed parts of its answers.
+"""
+
+from connector.sandbox.server import Fault, Sandbox
+from connector.sandbox.shapes import SCENARIOS, scenario_for
+from connector.sandbox.validate import GENERATIONS, Generation
+
+__all__ = ["GENERATIONS", "SCENARIOS", "Fault", "Generation", "Sandbox", "scenario_for"]
