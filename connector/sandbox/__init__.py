@@ -1,8 +1,9 @@
 """A local simulator of the Revox API, one generation at a time (docs: revox-api.md).
 
 ``server`` serves it over HTTP with scripted faults, ``routes`` answers each
-endpoint, ``model`` moves calls along a simulated clock, ``validate`` holds each
-generation's request contract and ``shapes`` the fixed parts of its answers.
+endpoint, ``model`` keeps campaigns on a simulated clock, ``calls`` renders one
+call, ``validate`` holds each generation's request contract and ``shapes`` the
+fixed parts of its answers.
 """
 
 from connector.sandbox.server import Fault, Sandbox

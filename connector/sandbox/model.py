@@ -3,26 +3,20 @@
 No I/O and no clock of its own: every method takes the simulated time ``now``
 (seconds), and a call is a pure function of its launch, its position in that
 launch, its cancellation and a scenario picked by hashing the phone number, so
-any test can replay it. Validation is ``validate.py``, fixed answer parts are
-``shapes.py``, HTTP is ``server.py``.
+any test can replay it. One call is rendered by ``calls.py``, validation is
+``validate.py``, fixed answer parts are ``shapes.py``, HTTP is ``server.py``.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.sandbox import shapes
-from connector.sandbox.shapes import SCENARIOS, Scenario, scenario_for, uid
+from connector.sandbox import calls, shapes
+from connector.sandbox.calls import FINAL_STATUSES, SLOT_SECONDS, CampaignState, Launch
+from connector.sandbox.shapes import SCENARIOS, scenario_for, uid
 from connector.sandbox.validate import Generation
-
-SLOT_SECONDS = 40.0  # a concurrency slot: 30 s calling + 10 s post-processing
-CALLING_SECONDS = 30.0
-POST_PROCESSING_SECONDS = 10.0
-FINAL_STATUSES = frozenset({"completed", "cancelled", "errored"})
 
 __all__ = ["FINAL_STATUSES", "SCENARIOS", "Conflict", "RevoxModel", "UnknownCampaign"]
 
@@ -33,43 +27,6 @@ class UnknownCampaign(Exception):
 
 class Conflict(Exception):
     """The campaign is in a state that forbids the operation."""
-
-
-@dataclass(frozen=True)
-class _Launch:
-    at: float  # when the launch request came
-    base: float  # when dialling may begin (scheduled_at, or ``at``)
-    start: float  # when this call's concurrency slot begins
-
-
-@dataclass
-class _Campaign:
-    id: str
-    body: dict[str, Any]
-    name: str  # as stored: maybe truncated
-    scenarios: list[str]
-    created_at: float
-    updated_at: float
-    not_before: float | None = None  # seed: the simulated time of scheduled_at
-    launched_at: float | None = None  # the first launch
-    cancelled_at: float | None = None
-    row_ids: list[str] = field(default_factory=list)
-    call_ids: list[str] = field(default_factory=list)
-    launches: dict[int, _Launch] = field(default_factory=dict)  # row index -> its launch
-    call_cancels: dict[int, float] = field(default_factory=dict)  # row index -> cancel time
-    version: int = 0  # bumped on every change: a memo key (bench/workload.py)
-
-    @property
-    def contacts(self) -> list[dict[str, Any]]:
-        return list(self.body["contacts"])
-
-    @property
-    def concurrency(self) -> int:
-        return max(1, int(self.body.get("max_concurrent_calls") or 5))
-
-    def touch(self, now: float) -> None:
-        self.updated_at = max(self.updated_at, now)
-        self.version += 1
 
 
 class RevoxModel:
@@ -93,7 +50,7 @@ class RevoxModel:
         self.max_name_length = max_name_length
         self._overrides = dict(scenarios or {})
         self._to_wall = to_wall  # simulated seconds -> epoch seconds, for timestamps
-        self._campaigns: dict[str, _Campaign] = {}
+        self._campaigns: dict[str, CampaignState] = {}
         self._calls: dict[str, tuple[str, int]] = {}  # call id -> (campaign id, row index)
 
     def iso(self, t: float | None) -> str | None:
@@ -107,7 +64,7 @@ class RevoxModel:
         cid = uid(self.seed, "campaign", len(self._campaigns))
         phones = [c["to_phone_number"] for c in body["contacts"]]
         name = body["name"][: self.max_name_length] if self.max_name_length else body["name"]
-        camp = _Campaign(
+        camp = CampaignState(
             cid, body, name, [self._overrides.get(p) or scenario_for(p, self.seed) for p in phones],
             created_at=now, updated_at=now, not_before=not_before,
         )  # fmt: skip
@@ -119,20 +76,20 @@ class RevoxModel:
             self._launch(camp, range(len(phones)), now, not_before)
         return self.campaign(cid, now)
 
-    def _get(self, cid: str) -> _Campaign:
+    def _get(self, cid: str) -> CampaignState:
         try:
             return self._campaigns[cid]
         except KeyError:
             raise UnknownCampaign(cid) from None
 
     def _launch(
-        self, camp: _Campaign, indices: Iterable[int], now: float, not_before: float | None
+        self, camp: CampaignState, indices: Iterable[int], now: float, not_before: float | None
     ) -> int:
         """Give each index a slot, in order, after ``not_before``; return how many."""
         base = max(now, not_before) if not_before is not None else now
         count = 0
         for pos, i in enumerate(indices):
-            camp.launches[i] = _Launch(now, base, base + (pos // camp.concurrency) * SLOT_SECONDS)
+            camp.launches[i] = Launch(now, base, base + (pos // camp.concurrency) * SLOT_SECONDS)
             count += 1
         if count:
             camp.launched_at = now if camp.launched_at is None else camp.launched_at
@@ -160,10 +117,10 @@ class RevoxModel:
         fresh: list[int] = []
         skipped = {"active": 0, "attempts_exhausted": 0, "cancelled": 0}
         for i, call_id in enumerate(camp.call_ids):
-            call = self._call(camp, i, now)
+            call = calls.render(self, camp, i, now)
             if (call_id in ids) != only or call is None:
                 continue
-            if not _matches(selection["filters"], call, camp.contacts[i]):
+            if not calls.matches(selection["filters"], call, camp.contacts[i]):
                 continue
             if call["status"] == "not_launched":
                 fresh.append(i)
@@ -187,7 +144,7 @@ class RevoxModel:
         """Cancel one call: it ends ``cancelled``, and is never dialled if not yet started."""
         cid, index = self._calls.get(call_id, ("", -1))
         camp = self._campaigns.get(cid)
-        if camp is None or self._call(camp, index, now) is None:
+        if camp is None or calls.render(self, camp, index, now) is None:
             raise UnknownCampaign(call_id)  # a seed draft's row has no call yet
         if index not in camp.call_cancels:
             camp.call_cancels[index] = now
@@ -202,10 +159,10 @@ class RevoxModel:
     def campaign(self, cid: str, now: float) -> dict[str, Any]:
         """The Campaign JSON of this generation, with row stats computed at ``now``."""
         camp = self._get(cid)
-        calls = [self._call(camp, i, now) for i in range(len(camp.row_ids))]
-        statuses = [c["status"] if c else None for c in calls]
+        rendered = [calls.render(self, camp, i, now) for i in range(len(camp.row_ids))]
+        statuses = [c["status"] if c else None for c in rendered]
         stats = {
-            "total": len(calls),
+            "total": len(rendered),
             "pending": sum(s in (None, "queued_for_calling", "scheduled") for s in statuses),
             "calling": sum(s in ("calling", "post_processing") for s in statuses),
             "retry": 0,
@@ -215,7 +172,7 @@ class RevoxModel:
         if self.generation == "current":
             stats["not_launched"] = statuses.count("not_launched")
             stats["skipped"] = 0
-        all_final = bool(calls) and all(s in FINAL_STATUSES for s in statuses)
+        all_final = bool(rendered) and all(s in FINAL_STATUSES for s in statuses)
         if all_final:
             status = "completed"
         elif camp.launches or self.generation == "current":  # 0.5.0 has no "draft"
@@ -253,7 +210,7 @@ class RevoxModel:
                 "row_index": i,
                 "phone_number": contact["to_phone_number"],
                 "input_data": dict(contact["prompt_variables"]),
-                "call": self._call(camp, i, now),
+                "call": calls.render(self, camp, i, now),
             }
             for i, contact in enumerate(camp.contacts)
         ]
@@ -265,7 +222,7 @@ class RevoxModel:
             for cid, camp in self._campaigns.items()
         }
 
-    def _awaited(self, camp: _Campaign, index: int) -> bool:
+    def _awaited(self, camp: CampaignState, index: int) -> bool:
         if camp.cancelled_at is not None:
             return False
         # A current campaign nobody launched counts as waiting, so that a client that
@@ -275,7 +232,8 @@ class RevoxModel:
     def all_final(self, now: float) -> bool:
         """Whether every launched call of every non-cancelled campaign is final."""
         return all(
-            (call := self._call(camp, i, now)) is not None and call["status"] in FINAL_STATUSES
+            (call := calls.render(self, camp, i, now)) is not None
+            and call["status"] in FINAL_STATUSES
             for camp in self._campaigns.values()
             for i in range(len(camp.row_ids))
             if self._awaited(camp, i)
@@ -284,7 +242,7 @@ class RevoxModel:
     def call_count(self, now: float) -> int:
         """How many rows have a call object."""
         return sum(
-            self._call(camp, i, now) is not None
+            calls.render(self, camp, i, now) is not None
             for camp in self._campaigns.values()
             for i in range(len(camp.row_ids))
         )
@@ -294,7 +252,7 @@ class RevoxModel:
         out: dict[str, dict[str, Any]] = {}
         for camp in self._campaigns.values():
             for i, contact in enumerate(camp.contacts):
-                call = self._call(camp, i, now)
+                call = calls.render(self, camp, i, now)
                 if call is None or not call["call_attempts"]:
                     continue
                 entry = out.setdefault(contact["to_phone_number"], {
@@ -317,152 +275,3 @@ class RevoxModel:
                     entry["do_not_contact"] = entry["do_not_contact"] or scn.opt_out
                     entry["hot"] = entry["hot"] or call["outcome"] == "interested"
         return out
-
-    # --- one call, as a pure function of time ---
-
-    def _call(self, camp: _Campaign, index: int, now: float) -> dict[str, Any] | None:
-        launch = camp.launches.get(index)
-        if launch is None and self.generation == "seed":
-            return None  # a seed draft has no calls, cancelled or not
-        scn = SCENARIOS[camp.scenarios[index]]
-        cuts = [t for t in (camp.cancelled_at, camp.call_cancels.get(index)) if t is not None]
-        cut = min(cuts) if cuts else None
-        contact = camp.contacts[index]
-        call: dict[str, Any] = {
-            "id": camp.call_ids[index],
-            "status": "not_launched",
-            "calls_count": 0,
-            "outcome": None,
-            "outcome_summary": None,
-            "last_call_attempt": None,
-            "call_attempts": [],
-            "campaign": {"id": camp.id, "name": camp.name},
-            "contact": shapes.contact_of(contact["prompt_variables"]),
-            "prompt_variables": dict(contact["prompt_variables"]),
-            "direction": "outbound",
-            "first_sentence_delay_ms": shapes.FIRST_SENTENCE_DELAY_MS,
-            "from_phone_number": camp.body.get("from_phone_number") or shapes.DEFAULT_FROM,
-            "to_phone_number": contact["to_phone_number"],
-            "llm_model": dict(shapes.LLM_MODEL),
-            "organization_id": self.organization_id,
-            "created_at": self.iso(camp.created_at),
-            "scheduled_at": None,
-        }
-        events = [camp.created_at]
-        if launch is None:
-            if cut is not None and now >= cut:
-                call["status"] = "cancelled"
-                events.append(cut)
-            return self._finish(call, events, now)
-        end = launch.start + CALLING_SECONDS
-        final = end + POST_PROCESSING_SECONDS
-        cancelled = cut is not None and cut < final and now >= cut
-        seen = min(now, cut) if cancelled and cut is not None else now
-        call["scheduled_at"] = self.iso(launch.base)
-        events += [launch.at, launch.base, launch.start, end, final]
-        if cancelled:
-            call["status"] = "cancelled"
-            events = [e for e in events if e <= seen] + [seen]
-        elif now >= final:
-            call["status"] = scn.status
-            call["outcome"] = scn.outcome_in(self.generation)
-            call["outcome_summary"] = scn.summary
-        elif now >= end:
-            call["status"] = "post_processing"
-        elif now >= launch.start:
-            call["status"] = "calling"
-        else:
-            call["status"] = "scheduled" if now < launch.base else "queued_for_calling"
-        done = not cancelled and now >= final
-        attempts = self._attempts(scn, call, launch.start, seen, camp, index, done)
-        if cancelled and attempts and attempts[-1]["ended_at"] is None:
-            attempts[-1].update(
-                status="completed", ended_at=self.iso(seen), end_reason="client_initiated",
-                ended_by="system",
-            )  # fmt: skip
-        attempts.reverse()  # 0.5.0: "ordered by most recent first"
-        call["calls_count"] = len(attempts)
-        call["call_attempts"] = attempts
-        call["last_call_attempt"] = attempts[0] if attempts else None
-        return self._finish(call, events, now)
-
-    def _finish(self, call: dict[str, Any], events: list[float], now: float) -> dict[str, Any]:
-        call["is_cancelled"] = call["status"] == "cancelled"
-        call["is_completed"] = call["status"] == "completed"
-        call["updated_at"] = self.iso(max(e for e in events if e <= now))
-        return call
-
-    def _attempts(
-        self, scn: Scenario, call: dict[str, Any], start: float, now: float, camp: _Campaign,
-        index: int, final: bool,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        spacing = CALLING_SECONDS / scn.attempts
-        out: list[dict[str, Any]] = []
-        for n in range(scn.attempts):
-            began = start + n * spacing
-            if now < began:
-                break
-            ended = began + (2.0 if scn.status == "errored" else spacing - 2.0)
-            answered = began + 4.0 if scn.result in ("human", "voicemail") else None
-            picked = answered is not None and now >= answered
-            done = now >= ended
-            last = n == scn.attempts - 1
-            by, reason = _ending(scn)
-            out.append({
-                "id": uid(self.seed, call["id"], "attempt", n),
-                "phone_number": call["to_phone_number"],
-                "status": ("error" if scn.dial_error else "completed") if done
-                else "ongoing" if picked else "ringing",
-                "result": scn.result if done else None,
-                "dial_error": scn.dial_error if done else None,
-                "started_at": self.iso(began),
-                "answered_at": self.iso(answered) if picked else None,
-                "ended_at": self.iso(ended) if done else None,
-                "end_reason": reason if done else None,
-                "ended_by": by if done else None,
-                "handled_by_ai": picked,
-                "handled_by_human": False,
-                "recording_url": f"https://sandbox.revox.invalid/rec/{call['id']}/{n}.mp3"
-                if done and scn.result
-                else None,
-                "structured_output": self._extract(scn, camp, index) if final and last else None,
-                "transcript": list(shapes.TRANSCRIPT) if done and scn.result == "human" else None,
-            })  # fmt: skip
-        return out
-
-    @staticmethod
-    def _extract(scn: Scenario, camp: _Campaign, index: int) -> dict[str, str] | None:
-        if not scn.email:
-            return None
-        first = str(camp.contacts[index]["prompt_variables"].get("first_name", "contact"))
-        local = re.sub(r"[^a-z0-9]", "", first.lower()) or "contact"
-        return {"email": f"{local}@example.com"}
-
-
-def _ending(scn: Scenario) -> tuple[str, str]:
-    """(ended_by, end_reason) of a finished attempt, in 0.5.0's vocabulary."""
-    if scn.dial_error:
-        return "system", "user_unavailable"
-    if scn.result == "voicemail":
-        return "agent", "voicemail"
-    return "agent", "tool_end_call"
-
-
-def _matches(
-    filters: Mapping[str, Any], call: Mapping[str, Any], contact: Mapping[str, Any]
-) -> bool:
-    """Whether a call passes launch-calls' filters (an empty list filters nothing)."""
-    last = call["last_call_attempt"]
-    checks: list[tuple[Collection[str], str]] = [
-        (filters["statuses"], call["status"]),
-        (filters["outcomes"], call["outcome"] or "none"),
-        (filters["results"], (last or {}).get("result") or "none"),
-        (filters["directions"], call["direction"]),
-    ]
-    if any(allowed and value not in allowed for allowed, value in checks):
-        return False
-    if filters["assignee_ids"]:
-        return False  # sandbox calls have no assignee
-    query = str(filters.get("query") or "").lower()
-    haystack = [contact["to_phone_number"], *contact["prompt_variables"].values()]
-    return not query or any(query in str(v).lower() for v in haystack)
