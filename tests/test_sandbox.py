@@ -547,3 +547,23 @@ def test_phone_history_across_campaigns() -> None:
 def test_unknown_generation_is_refused() -> None:
     with pytest.raises(ValueError, match="generation"):
         Sandbox(KEY, generation="deferred")  # type: ignore[arg-type]
+
+
+def test_cli_sandbox_speaks_the_generation_asked_for() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "connector.cli", "sandbox", "--port", "0", "--api-key", KEY]
+    proc = subprocess.Popen([*cmd, "--generation", "current"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = first.split()[3]
+        assert "current generation" in first
+        headers = {"Authorization": f"Bearer {KEY}"}
+        assert httpx.get(f"{url}/calls/phone-history", headers=headers).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
