@@ -18,7 +18,7 @@ if str(ROOT) not in sys.path:  # the emulators live in tests/fakes, not in the i
     sys.path.insert(0, str(ROOT))
 
 from connector.sandbox import Sandbox  # noqa: E402
-from connector.sandbox_model import RevoxModel  # noqa: E402
+from connector.sandbox.model import RevoxModel  # noqa: E402
 from tests.fakes.salesforce_api import SalesforceEmulator  # noqa: E402
 from tests.fakes.sheets_api import SheetsEmulator  # noqa: E402
 
@@ -32,7 +32,7 @@ SF_USER = {
     "SALESFORCE_PASSWORD": "pass-word-1",
     "SALESFORCE_SECURITY_TOKEN": "TOKEN123",
 }
-# Simulated calls (connector/sandbox_model.py): a campaign dials CONCURRENCY numbers at a
+# Simulated calls (connector/sandbox/model.py): a campaign dials CONCURRENCY numbers at a
 # time, each in a 40 s slot (30 s calling + 10 s post-processing).
 CONCURRENCY = 5
 SLOT_SECONDS = 40.0
@@ -82,7 +82,7 @@ class MemoModel(RevoxModel):
 
     def _sig(self, cid: str, now: float) -> tuple[Any, ...]:
         camp = self._get(cid)
-        return (cid, now, camp.launched_at, camp.cancelled_at, camp.updated_at)
+        return (cid, now, camp.version)
 
     def campaign(self, cid: str, now: float) -> dict[str, Any]:
         sig = self._sig(cid, now)

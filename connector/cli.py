@@ -69,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     sb.add_argument("--port", type=int, default=8765)
     sb.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     sb.add_argument("--api-key", default="sandbox-key")
+    sb.add_argument(
+        "--generation",
+        choices=("seed", "current"),
+        default="seed",
+        help="which Revox API to speak: the seed page's, or the official client 0.5.0's",
+    )
     rn = sub.add_parser("run", help="the long-running daemon: every team on its schedule")
     rn.add_argument(
         "--http",
@@ -270,11 +276,11 @@ def cmd_sandbox(ctx: Context, args: argparse.Namespace) -> int:
     # Block the stop signals before the server thread starts, so that only sigwait sees them.
     stop = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop)
-    sb = Sandbox(args.api_key, port=args.port, speed=args.speed)
+    sb = Sandbox(args.api_key, port=args.port, speed=args.speed, generation=args.generation)
     url = sb.start()
     print(
-        f"Revox sandbox on {url} (REVOX_BASE_URL={url} REVOX_API_KEY={args.api_key}); "
-        "Ctrl-C stops it",
+        f"Revox sandbox on {url} (REVOX_BASE_URL={url} REVOX_API_KEY={args.api_key}; "
+        f"{args.generation} generation); Ctrl-C stops it",
         flush=True,
     )
     try:

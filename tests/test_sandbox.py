@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from connector.sandbox import Fault, Sandbox, scenario_for
-from connector.sandbox_model import SCENARIOS
+from connector.sandbox import SCENARIOS, Fault, Sandbox, scenario_for
+from connector.sandbox.routes import GENERIC_422
 
 KEY = "test-key"
 ASSISTANT = "182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e"
@@ -31,6 +32,24 @@ def _body(n: int = 2, **over: Any) -> dict[str, Any]:
         "name": "batch-1",
         "contacts": contacts,
         "launch": True,
+    } | over
+
+
+def _window(**over: Any) -> dict[str, Any]:
+    return {
+        "calling_window_start_time": "09:00",
+        "calling_window_end_time": "6pm",
+        "retry_delay_seconds": 3600,
+    } | over
+
+
+def _retry(**over: Any) -> dict[str, Any]:
+    return {
+        "allowed_days": ["monday", "friday"],
+        "call_twice_in_a_row": False,
+        "calling_windows": [_window()],
+        "max_retry_attempts": 2,
+        "timezone": "Europe/Paris",
     } | over
 
 
@@ -86,17 +105,19 @@ def test_missing_or_wrong_key_is_401(sandbox: Sandbox, headers: dict[str, str]) 
         ({"max_concurrent_calls": 0}, "max_concurrent_calls"),
         ({"scheduled_at": "tomorrow"}, "scheduled_at"),
         ({"campaign_name": "x"}, "campaign_name"),
-        ({"call_retry_config": {"allowed_days": ["funday"], "call_twice_in_a_row": False,
-                                "calling_windows": [], "retry_delay_seconds": 60,
-                                "max_retry_attempts": 2}}, "call_retry_config.allowed_days.0"),
-        ({"call_retry_config": {"allowed_days": [], "call_twice_in_a_row": False,
-                                "calling_windows": [], "retry_delay_seconds": 0,
-                                "max_retry_attempts": 2}}, "call_retry_config.retry_delay_seconds"),
-        ({"call_retry_config": {"allowed_days": [], "call_twice_in_a_row": False,
-                                "calling_windows": [{"calling_window_start_time": "25:00",
-                                                     "calling_window_end_time": "6pm"}],
-                                "retry_delay_seconds": 60, "max_retry_attempts": 2}},
+        ({"type": "regular"}, "type"),
+        ({"call_retry_config": _retry(allowed_days=["funday"])},
+         "call_retry_config.allowed_days.0"),
+        ({"call_retry_config": _retry(retry_delay_seconds=60)},
+         "call_retry_config.retry_delay_seconds"),
+        ({"call_retry_config": _retry(max_retry_attempts=0)},
+         "call_retry_config.max_retry_attempts"),
+        ({"call_retry_config": _retry(calling_windows=[_window(retry_delay_seconds=0)])},
+         "call_retry_config.calling_windows.0.retry_delay_seconds"),
+        ({"call_retry_config": _retry(calling_windows=[_window(calling_window_start_time="2:5")])},
          "call_retry_config.calling_windows.0.calling_window_start_time"),
+        ({"call_retry_config": _retry(calling_windows=[_window(days=1)])},
+         "call_retry_config.calling_windows.0.days"),
     ],
 )  # fmt: skip
 def test_each_validation_rule_is_422_naming_the_field(
@@ -191,7 +212,7 @@ def test_scenario_for_is_deterministic_and_seeded() -> None:
     phones = [_phone(i) for i in range(400)]
     picks = [scenario_for(p) for p in phones]
     assert picks == [scenario_for(p, 0) for p in phones]
-    assert set(picks) == set(SCENARIOS)
+    assert set(picks) == {name for name, s in SCENARIOS.items() if s.weight}
     assert picks != [scenario_for(p, seed=1) for p in phones]
 
 
@@ -215,25 +236,9 @@ def test_scenario_outcomes_and_overrides() -> None:
     assert calls["hostile_summary"]["outcome_summary"].startswith("=HYPERLINK(")
 
 
-def test_deferred_generation_waits_for_launch_calls() -> None:
-    with Sandbox(KEY, clock=lambda: 0.0, generation="deferred") as sb, _client(sb) as c:
-        campaign = _create(c, n=4)
-        cid = campaign["id"]
-        assert campaign["row_stats"]["not_launched"] == campaign["row_stats"]["total"] == 4
-        sb.advance(500)
-        assert {call["status"] for call in _calls(c, cid)} == {"not_launched"}
-        assert not sb.all_final()  # launch=true was asked for, yet nothing is dialled
-        assert (
-            c.post(f"/campaigns/{cid}/launch-calls", json={"mode": "ai_first"}).status_code == 422
-        )
-        launched = c.post(
-            f"/campaigns/{cid}/launch-calls", json={"mode": "ai_first", "selection": {"all": True}}
-        )
-        assert launched.json() == {"success": True}
-        stats = c.get(f"/campaigns/{cid}").json()["campaign"]["row_stats"]
-        assert stats["not_launched"] == 0 and stats["calling"] == 4
-        sb.advance(41)
-        assert sb.all_final()
+def test_a_full_retry_config_is_accepted(client: httpx.Client) -> None:
+    campaign = _create(client, call_retry_config=_retry(timezone=None))
+    assert campaign["call_retry_config"]["calling_windows"][0]["retry_delay_seconds"] == 3600
 
 
 def test_draft_has_no_calls_until_launch(client: httpx.Client, sandbox: Sandbox) -> None:
@@ -255,7 +260,7 @@ def test_cancel_ends_open_calls_cancelled(client: httpx.Client, sandbox: Sandbox
     sandbox.advance(100)
     calls = _calls(client, cid)
     assert {c["status"] for c in calls} == {"cancelled"}
-    assert calls[0]["last_call_attempt"]["end_reason"] == "cancelled"
+    assert calls[0]["last_call_attempt"]["end_reason"] == "client_initiated"
     assert calls[5]["calls_count"] == 0
     campaign = client.get(f"/campaigns/{cid}").json()["campaign"]
     assert campaign["is_cancelled"] is True
@@ -341,3 +346,224 @@ def test_sandbox_control_endpoints_need_no_auth(client: httpx.Client, sandbox: S
     assert control.get("/_sandbox/state").json()["all_final"] is True
     control.close()
     assert all(not path.startswith("/_sandbox") for _, path, _ in sandbox.requests)
+
+
+# --- options and the current generation ---------------------------------------------------------
+
+NO_FILTERS = {"assignee_ids": [], "directions": [], "outcomes": [], "results": [], "statuses": []}
+
+
+def _launch_calls(ids: list[str] | None = None, mode: str = "all_except", **over: Any) -> Any:
+    selection = {
+        "filters": NO_FILTERS | over.pop("filters", {}),
+        "rows": {"call_ids": ids or [], "mode": mode},
+    }
+    return {"mode": "ai_first", "selection": selection} | over
+
+
+def _current(**options: Any) -> Sandbox:
+    return Sandbox(KEY, clock=lambda: 0.0, generation="current", **options)
+
+
+def _create_current(c: httpx.Client, n: int = 2, **over: Any) -> str:
+    body = _body(n, **over)
+    del body["launch"]
+    answer = c.post("/campaigns", json=body)
+    assert answer.status_code == 200, answer.text
+    cid: str = answer.json()["campaign"]["id"]
+    return cid
+
+
+def test_refused_numbers_are_422_naming_the_contact_and_create_nothing() -> None:
+    refused = {_phone(1), _phone(3)}
+    with Sandbox(KEY, clock=lambda: 0.0, refused_numbers=refused) as sb, _client(sb) as c:
+        answer = c.post("/campaigns", json=_body(4))
+        assert c.post("/campaigns", json=_body(1)).status_code == 200
+    assert answer.status_code == 422
+    assert [i["path"] for i in answer.json()["issues"]] == [
+        "contacts.1.to_phone_number",
+        "contacts.3.to_phone_number",
+    ]
+    assert "contacts.1.to_phone_number: " in answer.json()["message"]
+    assert list(sb.campaign_contacts().values()) == [[_phone(0)]]
+
+
+def test_known_assistants_only() -> None:
+    other = "00000000-0000-4000-8000-000000000000"
+    with Sandbox(KEY, clock=lambda: 0.0, assistants={ASSISTANT}) as sb, _client(sb) as c:
+        assert c.get(f"/assistants/{ASSISTANT}").json()["id"] == ASSISTANT
+        assert c.get(f"/assistants/{other}").status_code == 404
+        refused = c.post("/campaigns", json=_body(assistant_id=other))
+        assert [i["path"] for i in refused.json()["issues"]] == ["assistant_id"]
+        assert c.get("/auth-status").json() == {"authenticated": True}
+    with Sandbox(KEY, clock=lambda: 0.0) as sb, _client(sb) as c:  # None: every UUID exists
+        assert c.get(f"/assistants/{other}").status_code == 200
+        assert c.get("/assistants/not-a-uuid").status_code == 404
+        assert httpx.get(f"{sb.url}/auth-status").status_code == 401
+
+
+def test_without_paths_a_422_says_only_a_generic_message() -> None:
+    with Sandbox(
+        KEY, clock=lambda: 0.0, name_paths_in_errors=False, refused_numbers={_phone(0)}
+    ) as sb, _client(sb) as c:  # fmt: skip
+        for body in (_body(), _body(type="regular")):
+            answer = c.post("/campaigns", json=body)
+            assert answer.status_code == 422
+            assert answer.json() == {"error": "validation_error", "message": GENERIC_422}
+        assert sb.campaign_contacts() == {}
+
+
+def test_long_names_are_cut_silently() -> None:
+    with Sandbox(KEY, clock=lambda: 0.0, max_name_length=10) as sb, _client(sb) as c:
+        campaign = _create(c, name="rsync-abcdef-0123456789")
+        assert campaign["name"] == "rsync-abcd"
+        assert c.get("/campaigns").json()["campaigns"][0]["name"] == "rsync-abcd"
+
+
+def test_campaign_list_paged_when_asked() -> None:
+    with Sandbox(KEY, clock=lambda: 0.0, campaigns_page_size=2) as sb, _client(sb) as c:
+        for i in range(5):
+            _create(c, name=f"c{i}")
+        pages = [c.get("/campaigns", params={"page": p}).json() for p in (1, 2, 3)]
+        asked_more = c.get("/campaigns", params={"page_size": 50}).json()
+    assert [[x["name"] for x in p["campaigns"]] for p in pages] == [
+        ["c4", "c3"],
+        ["c2", "c1"],
+        ["c0"],
+    ]
+    assert all(p["total"] == 5 and p["page_size"] == 2 for p in pages)
+    assert asked_more["page_size"] == 2 and len(asked_more["campaigns"]) == 2
+
+
+def test_current_rows_whole_without_page_params_paged_with_them() -> None:
+    with _current() as sb, _client(sb) as c:
+        cid = _create_current(c, n=60)
+        whole = c.get(f"/campaigns/{cid}/rows").json()
+        paged = c.get(f"/campaigns/{cid}/rows", params={"page": 2, "page_size": 50}).json()
+    assert set(whole) == {"rows"} and len(whole["rows"]) == 60
+    assert paged["total"] == 60 and len(paged["rows"]) == 10
+
+
+def test_current_generation_waits_for_launch_calls() -> None:
+    with _current() as sb, _client(sb) as c:
+        cid = _create_current(c, n=4)
+        campaign = c.get(f"/campaigns/{cid}").json()["campaign"]
+        assert campaign["status"] == "running"  # 0.5.0 has no "draft"
+        assert campaign["row_stats"]["not_launched"] == campaign["row_stats"]["total"] == 4
+        sb.advance(500)
+        assert {call["status"] for call in _calls(c, cid)} == {"not_launched"}
+        assert not sb.all_final()  # nothing launched: a client that never launches waits
+        assert c.post(f"/campaigns/{cid}/launch", json={}).status_code == 404
+        launched = c.post(f"/campaigns/{cid}/launch-calls", json=_launch_calls())
+        assert launched.json() == {
+            "launched": 4,
+            "skipped": {"active": 0, "attempts_exhausted": 0, "cancelled": 0},
+            "session": None,
+        }
+        again = c.post(f"/campaigns/{cid}/launch-calls", json=_launch_calls()).json()
+        assert again["launched"] == 0 and again["skipped"]["active"] == 4
+        stats = c.get(f"/campaigns/{cid}").json()["campaign"]["row_stats"]
+        assert stats["not_launched"] == 0 and stats["calling"] == 4
+        sb.advance(41)
+        assert sb.all_final()
+    assert sb.posted[-1] == ("POST", f"/campaigns/{cid}/launch-calls", _launch_calls())
+
+
+def test_launch_calls_honours_the_selection() -> None:
+    with _current() as sb, _client(sb) as c:
+        cid = _create_current(c, n=4)
+        ids = [call["id"] for call in _calls(c, cid)]
+        only = c.post(f"/campaigns/{cid}/launch-calls", json=_launch_calls(ids[1:2], "only"))
+        assert only.json()["launched"] == 1
+        done = c.post(
+            f"/campaigns/{cid}/launch-calls", json=_launch_calls(filters={"statuses": ["calling"]})
+        )
+        assert done.json()["launched"] == 0  # the not_launched ones are filtered out
+        rest = c.post(f"/campaigns/{cid}/launch-calls", json=_launch_calls(ids[3:]))
+        assert rest.json()["launched"] == 2
+        statuses = [call["status"] for call in _calls(c, cid)]
+        assert statuses == ["calling", "calling", "calling", "not_launched"]
+        sb.advance(41)
+        assert sb.all_final()  # a call nobody launched is not waited for once others were
+
+
+def test_scheduled_launch_delays_the_dialling() -> None:
+    with _current() as sb, _client(sb) as c:
+        cid = _create_current(c, n=2)
+        when = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        c.post(f"/campaigns/{cid}/launch-calls", json=_launch_calls(scheduled_at=when))
+        sb.advance(3000)
+        calls = _calls(c, cid)
+        assert {call["status"] for call in calls} == {"scheduled"}
+        assert calls[0]["scheduled_at"][:16] == when[:16]
+        sb.advance(615)
+        assert {call["status"] for call in _calls(c, cid)} == {"calling"}
+    with Sandbox(KEY, clock=lambda: 0.0) as sb, _client(sb) as c:  # seed: scheduled_at at create
+        cid = _create(c, scheduled_at=when)["id"]
+        assert {call["status"] for call in _calls(c, cid)} == {"scheduled"}
+
+
+def test_cancel_one_call_before_it_dials() -> None:
+    with _current() as sb, _client(sb) as c:
+        cid = _create_current(c, n=3, max_concurrent_calls=1)
+        c.post(f"/campaigns/{cid}/launch-calls", json=_launch_calls())
+        ids = [call["id"] for call in _calls(c, cid)]
+        assert c.post(f"/call/{ids[2]}/cancel").json() == {"success": True}
+        assert c.post("/call/nope/cancel").status_code == 404
+        sb.advance(500)
+        calls = _calls(c, cid)
+        history = c.get("/calls/phone-history").json()["phone_history"]
+    assert calls[2]["status"] == "cancelled" and calls[2]["call_attempts"] == []
+    assert calls[2]["is_cancelled"] is True
+    assert calls[0]["status"] in ("completed", "errored")
+    assert set(history) == {_phone(0), _phone(1)}  # the cancelled one never dialled
+
+
+def test_seed_draft_calls_cannot_be_cancelled_and_phone_history_is_404(
+    client: httpx.Client,
+) -> None:
+    cid = _create(client, launch=False)["id"]
+    call_id = "any"
+    assert client.post(f"/call/{call_id}/cancel").status_code == 404
+    assert client.get("/calls/phone-history").status_code == 404
+    assert client.post(f"/campaigns/{cid}/launch-calls", json=_launch_calls()).status_code == 404
+
+
+def test_phone_history_across_campaigns() -> None:
+    scenarios = {_phone(0): "interested", _phone(1): "no_answer"}
+    with _current(scenarios=scenarios) as sb, _client(sb) as c:
+        for name in ("first", "second"):
+            cid = _create_current(c, n=2, name=name)
+            c.post(f"/campaigns/{cid}/launch-calls", json=_launch_calls())
+            sb.advance(100)
+        history = c.get("/calls/phone-history").json()["phone_history"]
+    hot, missed = history[_phone(0)], history[_phone(1)]
+    assert [x["name"] for x in hot["campaigns"]] == ["first", "second"]
+    assert hot["count"] == 2 and hot["hot"] and hot["reached_human"]
+    assert hot["last_outcome"] == "interested" and not hot["do_not_contact"]
+    assert missed["count"] == 6 and not missed["reached_human"] and missed["last_outcome"] is None
+
+
+def test_unknown_generation_is_refused() -> None:
+    with pytest.raises(ValueError, match="generation"):
+        Sandbox(KEY, generation="deferred")  # type: ignore[arg-type]
+
+
+def test_cli_sandbox_speaks_the_generation_asked_for() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "connector.cli", "sandbox", "--port", "0", "--api-key", KEY]
+    proc = subprocess.Popen([*cmd, "--generation", "current"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = first.split()[3]
+        assert "current generation" in first
+        headers = {"Authorization": f"Bearer {KEY}"}
+        assert httpx.get(f"{url}/calls/phone-history", headers=headers).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()

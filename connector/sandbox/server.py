@@ -3,40 +3,32 @@
 ``revox-sync demo`` talks to it and the tests use it as Revox. It serves the
 endpoints of docs/revox-api.md over plain HTTP from a background thread; calls
 progress through their statuses on a simulated clock to outcomes picked by
-hashing each phone number (see ``sandbox_model``). ``Fault`` scripts errors,
+hashing each phone number (see ``model``). ``Fault`` scripts errors,
 dropped connections and hangs. ``/_sandbox/*`` (no auth) lets another process
 inspect a running sandbox or add faults to it.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal, get_args
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-from connector.sandbox_model import (
-    Conflict,
-    Generation,
-    RevoxModel,
-    UnknownCampaign,
-    ValidationFailed,
-    parse_iso,
-    scenario_for,
-    validate_create,
-)
+from connector.sandbox.model import RevoxModel
+from connector.sandbox.routes import Answer, Api, BadJson, error, json_answer, parse_json
+from connector.sandbox.shapes import scenario_for
+from connector.sandbox.validate import GENERATIONS, Generation
 
 __all__ = ["Fault", "Sandbox", "scenario_for"]
 
 FaultKind = Literal["status", "drop_after_apply", "drop_before_apply", "hang", "slow", "malformed"]
-_ROUTE = re.compile(r"/campaigns(?:/([^/]+)(?:/(rows|launch|launch-calls|cancel))?)?")
 
 
 @dataclass
@@ -77,43 +69,14 @@ class Fault:
         )
 
 
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    payload: bytes
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-def _json(status: int, obj: object, headers: tuple[tuple[str, str], ...] = ()) -> _Answer:
-    return _Answer(status, json.dumps(obj).encode(), headers)
-
-
-def _error(status: int, code: str, message: str, **extra: object) -> _Answer:
-    return _json(status, {"error": code, "message": message, **extra})
-
-
-class _BadJson(Exception):
-    pass
-
-
-def _parse_json(raw: bytes, *, empty: object = None) -> object:
-    if not raw.strip() and empty is not None:
-        return empty
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _BadJson(f"malformed JSON body: {exc}") from exc
-
-
-def _int_param(query: dict[str, list[str]], name: str, default: int, high: int) -> int:
-    text = query.get(name, [str(default)])[-1]
-    if not text.isdigit() or not 1 <= int(text) <= high:
-        raise ValidationFailed([(name, f"expected an integer from 1 to {high}")])
-    return int(text)
-
-
 class Sandbox:
-    """A Revox API simulator serving on ``url`` once started; use as a context manager."""
+    """A Revox API simulator serving on ``url`` once started; use as a context manager.
+
+    ``generation`` picks the API it speaks ("seed": the seed page; "current": the
+    official 0.5.0 client). ``assistants`` (None: every UUID exists), ``refused_numbers``,
+    ``name_paths_in_errors``, ``max_name_length`` and ``campaigns_page_size`` make it
+    behave like the less convenient servers a client must survive (see the README).
+    """
 
     def __init__(
         self,
@@ -127,11 +90,20 @@ class Sandbox:
         paged_rows: bool = True,
         seed: int = 0,
         scenarios: Mapping[str, str] | None = None,
+        assistants: Collection[str] | None = None,
+        refused_numbers: Collection[str] = (),
+        name_paths_in_errors: bool = True,
+        max_name_length: int | None = None,
+        campaigns_page_size: int | None = None,
     ) -> None:
+        if generation not in GENERATIONS:
+            raise ValueError(f"generation must be one of {GENERATIONS}, not {generation!r}")
         self.api_key = api_key
-        self.paged_rows = paged_rows
         self.url = ""
+        # (method, path with query, HTTP status; 0 when the connection was dropped)
         self.requests: list[tuple[str, str, int]] = []
+        # (method, path with query, parsed JSON body or None) of every POST, in order
+        self.posted: list[tuple[str, str, object]] = []
         self._address = (host, port)
         self._speed = speed
         self._clock = clock or time.monotonic
@@ -142,13 +114,48 @@ class Sandbox:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         sim0, wall0 = self._now(), time.time()
-        self._to_sim: Callable[[float], float] = lambda epoch: sim0 + epoch - wall0
         self._model = RevoxModel(
             generation=generation,
             seed=seed,
             scenarios=scenarios,
             to_wall=lambda t: wall0 + t - sim0,
+            max_name_length=max_name_length,
         )
+        self._api = Api(
+            self._model,
+            api_key,
+            to_sim=lambda epoch: sim0 + epoch - wall0,
+            assistants=assistants,
+            refused_numbers=refused_numbers,
+            name_paths_in_errors=name_paths_in_errors,
+            campaigns_page_size=campaigns_page_size,
+            paged_rows=paged_rows,
+        )
+
+    @property
+    def generation(self) -> Generation:
+        """The API generation this sandbox speaks."""
+        return self._model.generation
+
+    @property
+    def paged_rows(self) -> bool:
+        """Whether ``GET /campaigns/{id}/rows`` pages (seed: always; current: when asked)."""
+        return self._api.paged_rows
+
+    @paged_rows.setter
+    def paged_rows(self, value: bool) -> None:
+        self._api.paged_rows = value
+
+    @property
+    def _model(self) -> RevoxModel:
+        return self._api_model
+
+    @_model.setter
+    def _model(self, model: RevoxModel) -> None:
+        """Swap the model (bench/workload.py memoises it); the routes follow."""
+        self._api_model = model
+        if hasattr(self, "_api"):
+            self._api.model = model
 
     def _now(self) -> float:
         return self._clock() * self._speed + self._offset
@@ -203,13 +210,17 @@ class Sandbox:
             return self._model.contacts()
 
     def all_final(self) -> bool:
-        """Whether every call of every launched, non-cancelled campaign is final."""
+        """Whether every launched call of every non-cancelled campaign is final.
+
+        In the current generation a campaign with no call launched counts as not
+        final, so a client that never sends launch-calls waits instead of passing.
+        """
         with self._lock:
             return self._model.all_final(self._now())
 
     # --- request handling (called from handler threads) ---
 
-    def _answer(self, method: str, target: str, auth: str | None, raw: bytes) -> _Answer | None:
+    def _answer(self, method: str, target: str, auth: str | None, raw: bytes) -> Answer | None:
         """The answer to one request, or None to drop the connection unanswered."""
         path = urlsplit(target).path
         if path.startswith("/_sandbox/"):
@@ -219,88 +230,39 @@ class Sandbox:
             if fault is not None:
                 fault.times -= 1
         kind = fault.kind if fault else None
-        answer: _Answer | None = None
+        answer: Answer | None = None
         if fault is not None and kind == "status":
             headers = (("Retry-After", fault.retry_after),) if fault.retry_after else ()
             msg = f"injected fault: HTTP {fault.status}"
-            answer = _json(fault.status, {"error": "sandbox_fault", "message": msg}, headers)
+            answer = json_answer(fault.status, {"error": "sandbox_fault", "message": msg}, headers)
         else:
             if fault is not None and kind in ("hang", "slow"):
                 self._stopping.wait(fault.delay)
             if kind not in ("hang", "drop_before_apply"):
-                answer = self._api(method, target, auth, raw)
+                answer = self._api_answer(method, target, auth, raw)
             if kind == "drop_after_apply":
                 answer = None
             elif answer is not None and kind == "malformed":
-                answer = _Answer(200, answer.payload[: len(answer.payload) // 2], answer.headers)
+                answer = Answer(200, answer.payload[: len(answer.payload) // 2], answer.headers)
         with self._lock:
             self.requests.append((method, target, answer.status if answer else 0))
+            if method == "POST":
+                try:
+                    body: object = json.loads(raw) if raw.strip() else None
+                except (ValueError, UnicodeDecodeError):
+                    body = raw.decode("utf-8", "replace")
+                self.posted.append((method, target, body))
         return answer
 
-    def _api(self, method: str, target: str, auth: str | None, raw: bytes) -> _Answer:
-        expected = f"Bearer {self.api_key}".encode()
-        if auth is None or not hmac.compare_digest(auth.encode(), expected):
-            return _error(401, "unauthorized", "missing or invalid API key")
-        split = urlsplit(target)
-        route = _ROUTE.fullmatch(split.path)
-        if route is None:
-            return _error(404, "not_found", f"no route for {split.path}")
-        cid, action = route.groups()
-        if cid is None:
-            allowed: tuple[str, ...] = ("GET", "POST")
-        else:
-            allowed = ("GET",) if action in (None, "rows") else ("POST",)
-        if method not in allowed:
-            return _error(405, "method_not_allowed", f"{method} is not allowed on {split.path}")
-        try:
-            with self._lock:
-                return self._route(method, cid, action, parse_qs(split.query), raw)
-        except _BadJson as exc:
-            return _error(400, "bad_request", str(exc))
-        except ValidationFailed as exc:
-            issues = [{"path": p, "message": m} for p, m in exc.issues]
-            return _error(422, "validation_error", str(exc), issues=issues)
-        except UnknownCampaign:
-            return _error(404, "not_found", f"campaign {cid} not found")
-        except Conflict as exc:
-            return _error(409, "conflict", str(exc))
+    def _api_answer(self, method: str, target: str, auth: str | None, raw: bytes) -> Answer:
+        if not self._api.authorised(auth):
+            return error(401, "unauthorized", "missing or invalid API key")
+        with self._lock:
+            return self._api.handle(method, target, raw, self._now())
 
-    def _route(
-        self, method: str, cid: str | None, action: str | None, query: dict[str, list[str]],
-        raw: bytes,
-    ) -> _Answer:  # fmt: skip
-        now, model = self._now(), self._model
-        if cid is None and method == "GET":
-            return _json(200, {"campaigns": model.campaigns(now)})
-        if cid is None:
-            body = validate_create(_parse_json(raw))
-            when = parse_iso(body["scheduled_at"]) if body.get("scheduled_at") else None
-            not_before = self._to_sim(when.timestamp()) if when else None
-            return _json(200, {"campaign": model.create(body, now, not_before)})
-        if action is None:
-            return _json(200, {"campaign": model.campaign(cid, now)})
-        if action == "rows":
-            rows = model.rows(cid, now)
-            if not self.paged_rows:
-                return _json(200, {"rows": rows})
-            page, size = (
-                _int_param(query, "page", 1, 10**9),
-                _int_param(query, "page_size", 50, 200),
-            )
-            chunk = rows[(page - 1) * size : page * size]
-            return _json(200, {"page": page, "page_size": size, "total": len(rows), "rows": chunk})
-        payload = _parse_json(raw, empty={})
-        if action == "launch-calls":
-            _check_launch_calls(payload)
-        if action == "cancel":
-            model.cancel(cid, now)
-        else:
-            model.launch(cid, now)
-        return _json(200, {"success": True})
-
-    def _control(self, method: str, path: str, raw: bytes) -> _Answer:
+    def _control(self, method: str, path: str, raw: bytes) -> Answer:
         if method == "GET" and path == "/_sandbox/contacts":
-            return _json(200, {"campaigns": self.campaign_contacts()})
+            return json_answer(200, {"campaigns": self.campaign_contacts()})
         if method == "GET" and path == "/_sandbox/state":
             with self._lock:
                 now = self._now()
@@ -309,32 +271,19 @@ class Sandbox:
                     "campaigns": len(self._model.contacts()),
                     "calls": self._model.call_count(now),
                 }
-            return _json(200, state)
+            return json_answer(200, state)
         if method == "POST" and path == "/_sandbox/faults":
             try:
-                body = _parse_json(raw)
+                body = parse_json(raw)
                 if not isinstance(body, dict):
                     raise ValueError("expected a JSON object of Fault fields")
                 self.add_fault(Fault(**body))
-            except _BadJson as exc:
-                return _error(400, "bad_request", str(exc))
+            except BadJson as exc:
+                return error(400, "bad_request", str(exc))
             except (TypeError, ValueError) as exc:
-                return _error(422, "validation_error", str(exc))
-            return _json(200, {"success": True})
-        return _error(404, "not_found", f"no sandbox route {method} {path}")
-
-
-def _check_launch_calls(body: object) -> None:
-    issues = []
-    if not isinstance(body, dict):
-        issues.append(("body", "expected a JSON object"))
-    else:
-        if not isinstance(body.get("mode"), str):
-            issues.append(("mode", "required string, e.g. 'ai_first'"))
-        if not isinstance(body.get("selection"), dict):
-            issues.append(("selection", "required object"))
-    if issues:
-        raise ValidationFailed(issues)
+                return error(422, "validation_error", str(exc))
+            return json_answer(200, {"success": True})
+        return error(404, "not_found", f"no sandbox route {method} {path}")
 
 
 class _Server(ThreadingHTTPServer):

@@ -1,0 +1,13 @@
+"""A local simulator of the Revox API, one generation at a time (docs: revox-api.md).
+
+``server`` serves it over HTTP with scripted faults, ``routes`` answers each
+endpoint, ``model`` keeps campaigns on a simulated clock, ``calls`` renders one
+call, ``validate`` holds each generation's request contract and ``shapes`` the
+fixed parts of its answers.
+"""
+
+from connector.sandbox.server import Fault, Sandbox
+from connector.sandbox.shapes import SCENARIOS, scenario_for
+from connector.sandbox.validate import GENERATIONS, Generation
+
+__all__ = ["GENERATIONS", "SCENARIOS", "Fault", "Generation", "Sandbox", "scenario_for"]
