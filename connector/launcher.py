@@ -9,7 +9,8 @@ the team (like the rows of a campaign deleted in Revox, they are not submitted a
 
 Opt-outs: the current generation has no opt-out outcome; the account's phone history
 marks the number ``do_not_contact``. It is read at most once a tick, and only when there
-is something to submit or a call ended.
+is something to submit or a call ended. While the generation is unknown, its answer tells
+it (only the current generation has one), before any campaign is created.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Launcher:
             self._refused(cid, str(exc), s)
             return
         except RetryableError as exc:
-            s.errors.append(f"launching campaign {cid}: {exc} (sent again next tick)")
+            s.errors.append(f"launching campaign {cid}: {exc} (sent again at the next poll)")
             return
         log.info("campaign %s: launched %s call(s)", cid, "all" if launched < 0 else launched)
         crec["launch"] = "done"
@@ -93,8 +94,11 @@ class Launcher:
         if self._history is None:
             try:
                 self._history = self.revox.phone_history()
-            except NotFoundError:
+            except NotFoundError:  # only the current generation has a phone history
                 self._history = {}
+                self.journal.learn("seed")
+            else:
+                self.journal.learn("current")
         out = {p for p in phones if (e := self._history.get(p)) is not None and e.do_not_contact}
         for phone in out:
             self.journal.stop_number(phone, "phone_history")

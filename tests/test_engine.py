@@ -295,8 +295,8 @@ def test_results_reach_rows_after_a_resort(team_factory, sandbox: Sandbox) -> No
             assert r["Revox status"] in ("completed", "errored")
 
 
-def test_newer_generation_is_launched(tmp_path: Path) -> None:
-    with Sandbox(API_KEY, generation="deferred") as sb:
+def test_current_generation_is_launched(tmp_path: Path) -> None:
+    with Sandbox(API_KEY, generation="current") as sb:
         t = build(tmp_path, sb, [["A", FR[0]], ["B", FR[1]]])
         t.engine.tick()
         assert any(p.endswith("/launch-calls") for _, p, _ in sb.requests)

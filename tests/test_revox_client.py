@@ -121,13 +121,25 @@ def test_post_5xx_is_ambiguous_and_connect_error_is_transient(
         closed.create_campaign(body(1))
 
 
-def test_deferred_generation_needs_a_launch() -> None:
-    with Sandbox(API_KEY, generation="deferred") as sb:
+def test_current_generation_needs_launch_calls() -> None:
+    with Sandbox(API_KEY, generation="current") as sb:
         c = RevoxClient(API_KEY, sb.url)
-        camp = c.create_campaign(body(3))
-        assert camp.nothing_launched()
-        c.launch(camp.id)
-        assert not c.get_campaign(camp.id).nothing_launched()
+        body3 = {k: v for k, v in body(3).items() if k != "launch"}
+        camp = c.create_campaign(body3)
+        assert camp.generation_hint() == "current"
+        assert camp.row_stats.not_launched == 3
+        assert c.launch_calls(camp.id, None) == 3
+        assert c.get_campaign(camp.id).row_stats.not_launched == 0
+        assert c.launch_calls(camp.id, None) == 0  # safe to repeat: nothing more is launched
+
+
+def test_seed_generation_create_answer_gives_no_hint() -> None:
+    with Sandbox(API_KEY, generation="seed") as sb:
+        c = RevoxClient(API_KEY, sb.url)
+        assert c.create_campaign(body(2)).generation_hint() is None
+        with pytest.raises(NotFoundError):
+            c.phone_history()
+        assert c.auth_status() is True
 
 
 def test_unknown_fields_are_ignored() -> None:
