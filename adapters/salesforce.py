@@ -29,6 +29,7 @@ from adapters.salesforce_client import (
     connect,
     display,
     extend_select,
+    fit,
     resolve_credentials,
     soql_quote,
     to_salesforce,
@@ -245,7 +246,7 @@ class SalesforceSource:
                 meta = described.get(name.lower())
                 if meta is None:
                     raise ConfigError(f"Salesforce {self.config.object} has no field {name!r}")
-                record[meta["name"]] = to_salesforce(text, meta.get("type"))
+                record[meta["name"]] = to_salesforce(fit(text, meta), meta.get("type"))
         keys = [k for k, v in merged.items() if v]
         report.written.update(k for k, v in merged.items() if not v)
         obj = self.config.object

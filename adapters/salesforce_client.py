@@ -465,6 +465,21 @@ def display(value: Any) -> str | None:
     return None
 
 
+CUT_MARK = " [cut]"
+
+
+def fit(text: str, meta: Mapping[str, Any]) -> str:
+    """A text cut to the field's length from the describe, ending in a visible marker.
+
+    A call summary written by an LLM easily passes a Text(255) field, which Salesforce
+    refuses for good (STRING_TOO_LONG): better a cut summary than none, retried forever.
+    """
+    length = meta.get("length") or 0
+    if not isinstance(length, int) or length <= len(CUT_MARK) or len(text) <= length:
+        return text
+    return text[: length - len(CUT_MARK)].rstrip() + CUT_MARK
+
+
 def to_salesforce(text: str, field_type: str | None) -> Any:
     """A written text as the JSON value of a field of ``field_type`` ("" clears the field)."""
     if text == "":

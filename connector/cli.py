@@ -19,6 +19,7 @@ from connector import __version__
 from connector.config import LoadedMapping, json_schema, load_all, mapping_files
 from connector.engine import Engine
 from connector.errors import AuthError, ConfigError, ConnectorError
+from connector.outbox import parked
 from connector.revox import DEFAULT_BASE_URL, RevoxClient
 from connector.runtime import open_team, revox_client
 from connector.sources import open_source
@@ -207,6 +208,7 @@ def team_status(ctx: Context, team: str) -> dict[str, object]:
             "rows": st.row_counts(),
             "open_campaigns": sum(1 for _, c in st.scan("c") if c["state"] == "open"),
             "outbox": st.count("o"),
+            "parked": sum(1 for _, r in st.scan("o") if parked(r)),
             "do_not_call": st.count("d"),
             "last_tick": st.meta("last_tick"),
         }
@@ -229,7 +231,7 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
             when = last.get("at") if isinstance(last, dict) else "never"
             print(
                 f"{r['team']}: rows {json.dumps(rows)}, open campaigns {r['open_campaigns']}, "
-                f"outbox {r['outbox']}, last tick {when}"
+                f"outbox {r['outbox']} (parked {r.get('parked', 0)}), last tick {when}"
             )
             if isinstance(last, dict) and last.get("errors"):
                 print(f"  last errors: {'; '.join(last['errors'])}")

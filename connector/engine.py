@@ -15,14 +15,14 @@ import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from adapters.base import CallLog, CallLogger, RowUpdate, Source
-from connector import failpoints
+from adapters.base import CallLogger, RowUpdate, Source
 from connector.classify import DUPLICATE_KEY, Classified, classify
 from connector.config import LoadedMapping
 from connector.dnc import DncStore
 from connector.errors import ConfigError, RetryableError
 from connector.journal import Journal, digest
 from connector.mapping import DO_NOT_CALL, Contact, Rejection, norm, resolve
+from connector.outbox import Outbox, ordered
 from connector.poller import Poller
 from connector.results import rejected_values
 from connector.revox import Generation, RevoxClient
@@ -61,6 +61,7 @@ class Engine:
         self.headers: list[str] = []
         self.phone_header = self.m.contacts.phone  # the source's own spelling, once read
         log_calls = self.m.write_back.log_call_task and isinstance(source, CallLogger)
+        self.outbox = Outbox(self.m, state)
         self.poller = Poller(self.m, state, revox, self.journal, log_calls)
 
     def classified(self) -> Iterator[Classified]:
@@ -86,7 +87,7 @@ class Engine:
         s.new = len(news)
         self.journal.submit(news, s)
         self.poller.poll(s)
-        self._flush(s)
+        self.outbox.flush(self.source, s)
         s.open_campaigns = sum(1 for _, c in self.state.scan("c") if c["state"] == "open")
         s.outbox = self.state.count("o")
         self.state.set_meta(
@@ -223,7 +224,7 @@ class Engine:
                 cells.update(rejected_values(self.m.write_back, c.rejection))
             # the key goes only into the row read at that line, not one moved into its place
             expect = {self.phone_header: c.row.values.get(self.phone_header, "")}
-            updates.append(RowUpdate(k, self._ordered(cells), c.row.line, expect))
+            updates.append(RowUpdate(k, ordered(self.m, self.source, cells), c.row.line, expect))
         try:
             report = self.source.write_back(updates)
         except RetryableError as exc:
@@ -244,56 +245,6 @@ class Engine:
         return sorted(news, key=lambda c: c.line)
 
     # writing back ----------------------------------------------------------------------
-    def _flush(self, s: TickSummary) -> None:
-        pending = list(self.state.scan("o"))
-        if pending:
-            updates = [RowUpdate(k, self._ordered(r["values"]), r["line"]) for k, r in pending]
-            try:
-                report = self.source.write_back(updates)
-                failpoints.hit("after_write_back")
-            except RetryableError as exc:
-                s.errors.append(f"writing {len(updates)} row(s) back: {exc} (kept in the outbox)")
-            else:
-                for k in report.written | report.missing:
-                    self.state.delete("o", k)
-                by_key = dict(pending)
-                for k, why in report.failed.items():
-                    rec = dict(by_key.get(k) or {})
-                    rec.update(attempts=int(rec.get("attempts", 0)) + 1, error=why)
-                    self.state.put("o", k, rec)
-                if report.failed:
-                    s.errors.append(
-                        f"{len(report.failed)} row(s) refused by the source, kept "
-                        f"in the outbox: {next(iter(report.failed.values()))}"
-                    )
-                self.state.commit()
-        self._flush_call_logs(s)
-
-    def _ordered(self, values: dict[str, str]) -> dict[str, str]:
-        """Cells in the mapping's column order, so new columns appear in that order."""
-        wb = self.m.write_back
-        order = [
-            self.source.key_column or "",
-            *wb.targets().values(),
-            *wb.structured_output.values(),
-        ]
-        rank = {c: i for i, c in enumerate(order)}
-        return dict(sorted(values.items(), key=lambda kv: rank.get(kv[0], len(rank))))
-
-    def _flush_call_logs(self, s: TickSummary) -> None:
-        if not isinstance(self.source, CallLogger):
-            return
-        pending = list(self.state.scan("l"))
-        if not pending:
-            return
-        try:
-            report = self.source.log_calls([CallLog(**r) for _, r in pending])
-        except RetryableError as exc:
-            s.errors.append(f"logging {len(pending)} call(s): {exc}")
-            return
-        for call_id in report.written | report.missing:
-            self.state.delete("l", call_id)
-        self.state.commit()
 
 
 def _rejection_record(rej: Rejection) -> Record:

@@ -71,6 +71,12 @@ class Metrics:
         self.outbox = Gauge(
             "revox_sync_outbox_rows", "Write-backs not yet acknowledged", ["team"], registry=r
         )
+        self.parked = Gauge(
+            "revox_sync_parked_rows",
+            "Write-backs the source refused for good, no longer sent",
+            ["team"],
+            registry=r,
+        )
         self.open_campaigns = Gauge(
             "revox_sync_open_campaigns", "Campaigns still being polled", ["team"], registry=r
         )
@@ -125,6 +131,7 @@ class Metrics:
         self.campaigns.labels(team).inc(summary.campaigns_created)
         self.results.labels(team).inc(summary.results_written)
         self.outbox.labels(team).set(summary.outbox)
+        self.parked.labels(team).set(summary.parked)
         self.open_campaigns.labels(team).set(summary.open_campaigns)
 
     def observe_outcome(
@@ -175,7 +182,13 @@ class Metrics:
 
     def forget(self, team: str) -> None:
         """Drop the gauges of a team that left the configuration (counters stay, as usual)."""
-        for gauge in (self.outbox, self.open_campaigns, self.failures, self.last_success):
+        for gauge in (
+            self.outbox,
+            self.parked,
+            self.open_campaigns,
+            self.failures,
+            self.last_success,
+        ):
             with suppress(KeyError):
                 gauge.remove(team)
 

@@ -18,6 +18,7 @@ class TickSummary:
     keys_assigned: int = 0
     open_campaigns: int = 0
     outbox: int = 0
+    parked: int = 0  # outbox rows the source refused for good (not sent again)
     errors: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -27,4 +28,5 @@ class TickSummary:
             f"results written {self.results_written}, open campaigns {self.open_campaigns}, "
             f"outbox {self.outbox}"
         )
+        text += f", parked {self.parked}" if self.parked else ""
         return text + (f", errors {len(self.errors)}" if self.errors else "")

@@ -353,6 +353,21 @@ def test_partial_failures_are_kept_per_record(emu: SalesforceEmulator) -> None:
     assert report.failed[locked].startswith("UNABLE_TO_LOCK_ROW: unable to obtain exclusive")
 
 
+def test_a_summary_longer_than_its_field_is_cut_not_refused(emu: SalesforceEmulator) -> None:
+    """Salesforce refuses 256 characters in a Text(255) field (STRING_TOO_LONG) for good:
+    the value is cut to the length from the describe, with a visible marker."""
+    (lead,) = _leads(emu, 1)
+    src = source(emu)
+    long = "Interested; " + "x" * 400
+    report = src.write_back([RowUpdate(lead, {"Revox_Status__c": long})])
+    assert report.written == {lead} and not report.failed
+    stored = emu.get_record(lead)["Revox_Status__c"]  # type: ignore[index]
+    assert len(stored) == 255 and stored.startswith("Interested; ") and stored.endswith("[cut]")
+    # what was sent is the cut value (the emulator answers STRING_TOO_LONG past 255)
+    raw = emu.calls("PATCH", r"/composite/sobjects$")[-1].json()["records"][0]
+    assert len(raw["Revox_Status__c"]) == 255
+
+
 def test_unknown_write_field_is_a_config_error(emu: SalesforceEmulator) -> None:
     (lead,) = _leads(emu, 1)
     with pytest.raises(ConfigError, match="Nope__c"):

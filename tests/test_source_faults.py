@@ -476,6 +476,35 @@ def test_salesforce_request_limit_then_locked_rows_then_recovery(
     engine.source.close()
 
 
+def test_a_record_refused_for_good_is_parked_and_stops_holding_the_team(
+    tmp_path: Path, salesforce: SalesforceEmulator, sandbox: Sandbox
+) -> None:
+    """A validation rule refuses one record forever: parked after 5 refusals, then the
+    team's ticks are clean again (no backoff), and `status` counts it."""
+    emu = salesforce
+    engine, ids = sf_engine(tmp_path, emu, sandbox, 4)
+    emu.add_fault(
+        "PATCH", PATCH, "record_error", record_id=ids[1], times=None,
+        error_code="FIELD_CUSTOM_VALIDATION_EXCEPTION",
+    )  # fmt: skip
+    errors = []
+    for _ in range(7):
+        s = engine.tick()
+        errors.append(list(s.errors))
+        sandbox.advance(100_000)
+    assert errors[0] and "refused by the source" in errors[0][-1]
+    assert any("parked" in e for e in errors[4]), errors
+    assert errors[5] == errors[6] == []  # parked: no longer an error of every tick
+    assert s.parked == 1 and s.outbox == 1
+    others = [i for n, i in enumerate(ids) if n != 1]
+    assert all(st not in (None, "submitted") for st in lead_status(emu, others))
+    patches = len(emu.calls("PATCH", PATCH))
+    engine.tick()
+    assert len(emu.calls("PATCH", PATCH)) == patches  # not sent again
+    engine.state.close()
+    engine.source.close()
+
+
 def test_salesforce_task_creation_faults_log_each_call_once(
     tmp_path: Path, salesforce: SalesforceEmulator, sandbox: Sandbox
 ) -> None:

@@ -1204,6 +1204,11 @@ class SalesforceEmulator:
                 return {}, _rec_err("INVALID_FIELD_FOR_INSERT_UPDATE", msg, [meta["name"]])
             if meta["type"] == "boolean" and isinstance(value, str):
                 value = value.lower() == "true"
+            if meta.get("length") and isinstance(value, str) and len(value) > meta["length"]:
+                # what Salesforce answers for a Text(255) field given 256+ characters
+                limit = meta["length"]
+                msg = f"{meta['label']}: data value too large: {value[:20]}... (max length={limit})"
+                return {}, _rec_err("STRING_TOO_LONG", msg, [meta["name"]])
             if meta["type"] == "reference" and value:
                 target = self.index.get(str(value)[:15])
                 if target is None:

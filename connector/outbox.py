@@ -1,0 +1,114 @@
+"""Writing the outbox back to the source, and parking what the source refuses for good.
+
+Every write-back waits in the outbox (committed) until the source acknowledges it; a source
+that is down loses nothing. A row the source refuses (a validation rule, a locked record)
+is tried again at the next ticks; refused ``PARK_AFTER`` times in a row with the same
+values, it is parked: no longer sent, no longer an error of every tick (so it does not keep
+the team in backoff), counted in ``status`` and the metrics, and, where the mapping has an
+error column, the row is told why in one best-effort write. New values for a parked row
+(a later call result) un-park it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from adapters.base import CallLog, CallLogger, RowUpdate, Source
+from connector import failpoints
+from connector.config import Mapping
+from connector.errors import RetryableError
+from connector.journal import digest
+from connector.state import Record, StateStore
+from connector.summary import TickSummary
+
+log = logging.getLogger(__name__)
+PARK_AFTER = 5  # above a lock held for a few ticks (UNABLE_TO_LOCK_ROW passes)
+
+
+def ordered(m: Mapping, source: Source, values: dict[str, str]) -> dict[str, str]:
+    """Cells in the mapping's column order, so new columns appear in that order."""
+    wb = m.write_back
+    order = [source.key_column or "", *wb.targets().values(), *wb.structured_output.values()]
+    rank = {c: i for i, c in enumerate(order)}
+    return dict(sorted(values.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+
+
+def parked(rec: Record) -> bool:
+    return rec.get("parked") is not None and rec.get("parked") == digest(rec["values"])
+
+
+class Outbox:
+    def __init__(self, m: Mapping, state: StateStore) -> None:
+        self.m, self.state = m, state
+
+    def flush(self, source: Source, s: TickSummary) -> None:
+        self.source = source
+        everything = list(self.state.scan("o"))
+        pending = [(k, r) for k, r in everything if not parked(r)]
+        if pending:
+            self._write(pending, s)
+        s.parked = sum(1 for _, r in self.state.scan("o") if parked(r))
+        self._flush_call_logs(s)
+
+    def _write(self, pending: list[tuple[str, Record]], s: TickSummary) -> None:
+        updates = [
+            RowUpdate(k, ordered(self.m, self.source, r["values"]), r["line"]) for k, r in pending
+        ]
+        try:
+            report = self.source.write_back(updates)
+            failpoints.hit("after_write_back")
+        except RetryableError as exc:
+            s.errors.append(f"writing {len(updates)} row(s) back: {exc} (kept in the outbox)")
+            return
+        for k in report.written | report.missing:
+            self.state.delete("o", k)
+        by_key = dict(pending)
+        newly: dict[str, str] = {}
+        for k, why in report.failed.items():
+            rec = dict(by_key.get(k) or {})
+            rec.update(attempts=int(rec.get("attempts", 0)) + 1, error=why)
+            if rec["attempts"] >= PARK_AFTER:
+                rec["parked"] = digest(rec["values"])
+                newly[k] = why
+            self.state.put("o", k, rec)
+        retried = len(report.failed) - len(newly)
+        if retried:
+            first = next(w for k, w in report.failed.items() if k not in newly)
+            s.errors.append(f"{retried} row(s) refused by the source, kept in the outbox: {first}")
+        if newly:
+            s.errors.append(
+                f"{len(newly)} row(s) refused by the source {PARK_AFTER} times, parked (see "
+                f"`revox-sync status`): {next(iter(newly.values()))}"
+            )
+        self.state.commit()
+        if newly:
+            self._tell_rows(newly)
+
+    def _tell_rows(self, newly: dict[str, str]) -> None:
+        """Best effort: the row's error cell says why its result could not be written."""
+        col = self.m.write_back.targets().get("error")
+        if not col:
+            return
+        notes = [
+            RowUpdate(k, {col: f"result not written, refused by the source: {why}"[:250]})
+            for k, why in newly.items()
+        ]
+        try:
+            self.source.write_back(notes)
+        except RetryableError as exc:
+            log.info("could not note %d parked row(s) in their error cell: %s", len(notes), exc)
+
+    def _flush_call_logs(self, s: TickSummary) -> None:
+        if not isinstance(self.source, CallLogger):
+            return
+        pending = list(self.state.scan("l"))
+        if not pending:
+            return
+        try:
+            report = self.source.log_calls([CallLog(**r) for _, r in pending])
+        except RetryableError as exc:
+            s.errors.append(f"logging {len(pending)} call(s): {exc}")
+            return
+        for call_id in report.written | report.missing:
+            self.state.delete("l", call_id)
+        self.state.commit()
