@@ -69,6 +69,15 @@ class Engine:
 
     def tick(self, *, dry_run: bool = False) -> TickSummary:
         """One pass over the team; per-step errors are in the summary, fatal ones raise."""
+        try:
+            return self._tick(dry_run)
+        except BaseException:
+            # a step cut short by any error leaves nothing half-applied: every step commits
+            # when it is whole, so rolling back drops only the unfinished one
+            self.state.rollback()
+            raise
+
+    def _tick(self, dry_run: bool) -> TickSummary:
         s = TickSummary(self.m.team)
         if not dry_run:
             self.journal.reconcile(s)
