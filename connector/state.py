@@ -259,14 +259,14 @@ class _Guard:
         self.store, self.what = store, what
 
     def __enter__(self) -> None:
-        return None
+        # SQLite rolls back by itself on some errors (I/O): remember whether a step was open
+        self.had_step = self.store.in_step or self.what != "reading"
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         if exc is None or not isinstance(exc, sqlite3.Error | OSError):
             return
-        had_step = self.store.in_step or self.what == "committing"
         self.store.rollback()
-        raise StateError(_describe(self.store.path, self.what, exc, had_step)) from exc
+        raise StateError(_describe(self.store.path, self.what, exc, self.had_step)) from exc
 
 
 def _describe(path: Path, what: str, exc: BaseException, had_step: bool) -> str:
@@ -279,6 +279,9 @@ def _describe(path: Path, what: str, exc: BaseException, had_step: bool) -> str:
         )
     elif "full" in low or "too big" in low or "file size" in low:
         why = "the disk is full or a file size limit was reached (free some space)"
+    elif "disk i/o" in low:
+        why = f"cannot write to the disk ({text}: the disk is full, a file size limit was hit "
+        why += "or the device fails)"
     else:
         why = text
     rolled = "; the step in progress was rolled back" if had_step else ""
