@@ -1,6 +1,7 @@
 """`revox-sync`: the command line. Errors reach the user as one clear line, never a traceback.
 
-Exit codes: 0 success, 2 configuration error, 3 authentication error, 1 anything else.
+Exit codes: 0 success, 2 configuration error, 3 authentication error, 4 the team is busy
+(another process holds its lock; nothing was touched), 1 anything else.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 from connector import __version__
 from connector.config import LoadedMapping, json_schema, load_all, mapping_files
 from connector.engine import Engine
-from connector.errors import AuthError, ConfigError, ConnectorError
+from connector.errors import AuthError, ConfigError, ConnectorError, TeamBusy
+from connector.lock import TeamLock
 from connector.revox import DEFAULT_BASE_URL, RevoxClient
 from connector.runtime import open_team, revox_client
 from connector.sources import open_source
@@ -121,11 +123,13 @@ class Context:
     def engine(self, loaded: LoadedMapping, *, offline: bool = False) -> Iterator[Engine]:
         """A team's engine; offline (preview, check) sends nothing and writes no state."""
         if not offline:
-            team = open_team(loaded, self.state_dir, self.env)
-            try:
-                yield team.engine
-            finally:
-                team.close()
+            # one owner per team: taken before the state is even opened (lock.py)
+            with TeamLock(self.state_dir, loaded.mapping.team):
+                team = open_team(loaded, self.state_dir, self.env)
+                try:
+                    yield team.engine
+                finally:
+                    team.close()
             return
         path = state_path(self.state_dir, loaded.mapping.team)
         with tempfile.TemporaryDirectory() as tmp:
@@ -327,6 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuthError as exc:
         print(f"auth error: {exc}", file=sys.stderr)
         return 3
+    except TeamBusy as exc:
+        print(str(exc), file=sys.stderr)
+        return 4
     except ConnectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -77,3 +77,9 @@ class StateError(ConnectorError):
     RetryableError: the per-request handlers that catch those in the middle of a tick
     (a poll, a write-back) must not swallow it and carry on with the step.
     """
+
+
+class TeamBusy(ConnectorError):
+    """Another process holds the team's lock (connector/lock.py): nothing was touched."""
+
+    exit_code = 4
