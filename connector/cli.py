@@ -24,7 +24,7 @@ from connector.lock import TeamLock
 from connector.revox import DEFAULT_BASE_URL, RevoxClient
 from connector.runtime import open_team, revox_client
 from connector.sources import open_source
-from connector.state import StateStore, state_path
+from connector.state import DamagedStateError, StateStore, move_aside, state_path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     sta_sub = sta.add_subparsers(dest="state_command", required=True, metavar="ACTION")
     rb = sta_sub.add_parser("rebuild", help="rebuild a lost state from the source and Revox")
     rb.add_argument("team")
+    rc = sta_sub.add_parser(
+        "reconcile", help="after restoring an older backup: adopt this team's newer campaigns"
+    )
+    rc.add_argument("team")
     sub.add_parser("schema", help="print the JSON Schema of a mapping file")
     sb = sub.add_parser("sandbox", help="run the local Revox simulator")
     sb.add_argument("--port", type=int, default=8765)
@@ -253,10 +257,24 @@ def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_state(ctx: Context, args: argparse.Namespace) -> int:
     from connector.rebuild import rebuild
+    from connector.reconcile import reconcile
 
     (loaded,) = ctx.load(args.team)
-    with ctx.engine(loaded) as engine:
-        report = rebuild(engine.m, engine.source, engine.revox, engine.state)
+    with TeamLock(ctx.state_dir, loaded.mapping.team):  # nobody else works on it meanwhile
+        path = state_path(ctx.state_dir, loaded.mapping.team)
+        if args.state_command == "rebuild" and path.exists():
+            try:
+                StateStore(path, readonly=True).close()
+            except DamagedStateError as exc:
+                moved = move_aside(path)
+                print(f"{args.team}: {exc.problems[0].split(';')[0]}; moved it aside to {moved}")
+        team = open_team(loaded, ctx.state_dir, ctx.env)
+        try:
+            e = team.engine
+            act = rebuild if args.state_command == "rebuild" else reconcile
+            report = act(e.m, e.source, e.revox, e.state)
+        finally:
+            team.close()
     print(f"{args.team}: {report.line()}")
     return 0
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -85,7 +86,7 @@ class Journal:
             keys = [c.key for c in chunk]
             bid = batch_id(self.m.team, keys)
             seq = int(self.state.meta("batch_seq", 0)) + 1
-            marker = f"[rx-{bid[:10]}]"
+            marker = f"[rx-{team_tag(self.m.team)}-{bid[:12]}]"  # whose, which batch
             name = self.m.campaign.name.format(
                 team=self.m.team, date=self.clock().date().isoformat(), batch=seq
             )
@@ -205,3 +206,20 @@ class Journal:
                 )
             elif not self._send(bid, rec, s):
                 return
+
+
+# Campaign-name markers that say which team made a campaign (state rebuild and state
+# reconcile adopt only their own team's). Kept at the end of the module on purpose: the
+# client branch defines the same two functions; the integrator keeps one copy.
+_MARKER = re.compile(r"\[rx-([0-9a-f]{6})-([0-9a-f]{12})\]")
+
+
+def team_tag(team: str) -> str:
+    """6 hex digits of sha256(team): short, and the same on every host."""
+    return hashlib.sha256(team.encode()).hexdigest()[:6]
+
+
+def parse_marker(name: str) -> tuple[str, str] | None:
+    """(team tag, batch id prefix) of a campaign named with a `[rx-<tag>-<bid12>]` marker."""
+    found = _MARKER.search(name)
+    return None if found is None else (found.group(1), found.group(2))

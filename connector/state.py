@@ -29,13 +29,21 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 from connector.errors import ConfigError, StateError
 from connector.records import Record
 
-__all__ = ["SCHEMA_VERSION", "Record", "StateStore", "state_path"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "DamagedStateError",
+    "Record",
+    "StateStore",
+    "move_aside",
+    "state_path",
+]
 
 # 1: written through sqlitedict; 2: written by this module (same table and encoding).
 SCHEMA_VERSION = 2
@@ -303,10 +311,27 @@ def _check_file(path: Path) -> None:
                 if row is not None:
                     json.loads(row[0])
     except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
-        raise ConfigError(
+        raise DamagedStateError(
             f"{path}: the state file is damaged ({exc}); refusing to run this team rather than "
             f"call anyone twice. Run `revox-sync state rebuild TEAM`: it moves the file aside"
         ) from exc
+
+
+class DamagedStateError(ConfigError):
+    """The state file cannot be read as a state: `state rebuild` moves it aside."""
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged state file (and its WAL files) to ``NAME.damaged-<UTC time>``, kept
+    for inspection; the next open starts an empty state."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(target.with_name(target.name + suffix))
+    path.rename(target)
+    return target
 
 
 def state_path(state_dir: Path, team: str) -> Path:
