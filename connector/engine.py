@@ -149,7 +149,8 @@ class Engine:
         if orphans:
             s.errors.append(
                 f"{len(orphans)} row(s) show a status but are unknown to the state, not sent "
-                f"(first: {orphans[0]}); clear their status cell to have them called"
+                f"(first: {orphans[0]}); an older state restored? run `revox-sync state "
+                f"reconcile {self.m.team}` (clearing the status cell would call them again)"
             )
         if not dry_run:
             for key, rej, rec in rejected:
