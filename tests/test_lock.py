@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -144,3 +145,53 @@ def test_two_syncs_racing_on_one_team_call_nobody_twice(tmp_path: Path) -> None:
         out = read_csv(tmp_path / "leads.csv")
         assert len(out) == n and all(r["Revox status"] for r in out)
         assert [r["Revox ID"] for r in out] == [f"key{i:05d}" for i in range(n)]
+
+
+@pytest.mark.slow
+def test_two_syncs_and_the_daemon_on_one_team_call_nobody_twice(tmp_path: Path) -> None:
+    n = 3000
+    make_team(tmp_path, [], max_contacts=250)
+    yaml_path = tmp_path / "t1.yaml"
+    yaml_path.write_text("schedule:\n  every: 1s\n" + yaml_path.read_text())
+    rows = [[f"P{i}", phone(i), f"key{i:05d}"] for i in range(n)]
+    write_csv(tmp_path / "leads.csv", ["Name", "Phone", "Revox ID"], rows)
+    with Sandbox(API_KEY, speed=1.0) as sb:
+        t0 = time.monotonic()
+        daemon = cli(tmp_path, sb.url, "run", "--log-format", "text")
+        procs = [cli(tmp_path, sb.url, "sync", "t1", "--once") for _ in range(2)]
+        codes = sorted(p.wait(timeout=300) for p in procs)
+        assert set(codes) <= {0, 4}, [p.communicate() for p in procs]
+        time.sleep(3)  # a few daemon ticks
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=60)
+        log = out + err
+        assert daemon.returncode == 0 and "Traceback" not in log, log
+        last = cli(tmp_path, sb.url, "sync", "t1", "--once")
+        assert last.wait(timeout=300) == 0, last.communicate()
+        called = Counter(p for nums in sb.campaign_contacts().values() for p in nums)
+        twice = sum(1 for c in called.values() if c > 1)
+        took = time.monotonic() - t0
+        busy = log.count("is busy")
+        print(f"race+daemon: {n} rows, syncs {codes}, daemon busy ticks {busy}, twice {twice}")
+        print(f"  {took:.1f}s")
+        assert twice == 0 and len(called) == n
+        assert all(r["Revox status"] for r in read_csv(tmp_path / "leads.csv"))
+
+
+@pytest.mark.slow
+def test_the_daemon_skips_a_busy_teams_tick_and_says_so(tmp_path: Path) -> None:
+    make_team(tmp_path, [["A", phone(1)]])
+    yaml_path = tmp_path / "t1.yaml"
+    yaml_path.write_text("schedule:\n  every: 1s\n" + yaml_path.read_text())
+    with Sandbox(API_KEY) as sb:
+        with TeamLock(tmp_path / "state", "t1", "an operator's sync"):
+            daemon = cli(tmp_path, sb.url, "run", "--log-format", "text")
+            time.sleep(3)
+            assert not sb.requests  # nothing sent while another process holds the team
+        time.sleep(4)  # free again: the next attempt (after its backoff) runs
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=60)
+    log = out + err
+    assert daemon.returncode == 0, log
+    assert f"team t1 is busy: held by pid {os.getpid()} (an operator's sync" in log
+    assert read_csv(tmp_path / "leads.csv")[0]["Revox status"]
