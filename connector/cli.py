@@ -1,6 +1,7 @@
 """`revox-sync`: the command line. Errors reach the user as one clear line, never a traceback.
 
-Exit codes: 0 success, 2 configuration error, 3 authentication error, 1 anything else.
+Exit codes: 0 success, 2 configuration error, 3 authentication error, 4 the team is busy
+(another process holds its lock; nothing was touched), 1 anything else.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from pathlib import Path
 from connector import __version__
 from connector.config import LoadedMapping, json_schema, load_all, mapping_files
 from connector.engine import Engine
-from connector.errors import AuthError, ConfigError, ConnectorError
+from connector.errors import AuthError, ConfigError, ConnectorError, TeamBusy
+from connector.lock import TeamLock
 from connector.outbox import parked
 from connector.revox import DEFAULT_BASE_URL, RevoxClient
 from connector.runtime import open_team, revox_client
 from connector.sources import open_source
-from connector.state import StateStore, state_path
+from connector.state import DamagedStateError, StateStore, move_aside, state_path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     sta_sub = sta.add_subparsers(dest="state_command", required=True, metavar="ACTION")
     rb = sta_sub.add_parser("rebuild", help="rebuild a lost state from the source and Revox")
     rb.add_argument("team")
+    rc = sta_sub.add_parser(
+        "reconcile", help="after restoring an older backup: adopt this team's newer campaigns"
+    )
+    rc.add_argument("team")
     sub.add_parser("schema", help="print the JSON Schema of a mapping file")
     sb = sub.add_parser("sandbox", help="run the local Revox simulator")
     sb.add_argument("--port", type=int, default=8765)
@@ -128,11 +134,13 @@ class Context:
     def engine(self, loaded: LoadedMapping, *, offline: bool = False) -> Iterator[Engine]:
         """A team's engine; offline (preview, check) sends nothing and writes no state."""
         if not offline:
-            team = open_team(loaded, self.state_dir, self.env)
-            try:
-                yield team.engine
-            finally:
-                team.close()
+            # one owner per team: taken before the state is even opened (lock.py)
+            with TeamLock(self.state_dir, loaded.mapping.team):
+                team = open_team(loaded, self.state_dir, self.env)
+                try:
+                    yield team.engine
+                finally:
+                    team.close()
             return
         path = state_path(self.state_dir, loaded.mapping.team)
         with tempfile.TemporaryDirectory() as tmp:
@@ -257,10 +265,24 @@ def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_state(ctx: Context, args: argparse.Namespace) -> int:
     from connector.rebuild import rebuild
+    from connector.reconcile import reconcile
 
     (loaded,) = ctx.load(args.team)
-    with ctx.engine(loaded) as engine:
-        report = rebuild(engine.m, engine.source, engine.revox, engine.state)
+    with TeamLock(ctx.state_dir, loaded.mapping.team):  # nobody else works on it meanwhile
+        path = state_path(ctx.state_dir, loaded.mapping.team)
+        if args.state_command == "rebuild" and path.exists():
+            try:
+                StateStore(path, readonly=True).close()
+            except DamagedStateError as exc:
+                moved = move_aside(path)
+                print(f"{args.team}: {exc.problems[0].split(';')[0]}; moved it aside to {moved}")
+        team = open_team(loaded, ctx.state_dir, ctx.env)
+        try:
+            e = team.engine
+            act = rebuild if args.state_command == "rebuild" else reconcile
+            report = act(e.m, e.source, e.revox, e.state)
+        finally:
+            team.close()
     print(f"{args.team}: {report.line()}")
     return 0
 
@@ -335,6 +357,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuthError as exc:
         print(f"auth error: {exc}", file=sys.stderr)
         return 3
+    except TeamBusy as exc:
+        print(str(exc), file=sys.stderr)
+        return 4
     except ConnectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

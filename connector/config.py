@@ -390,6 +390,20 @@ def load_all(paths: Iterable[Path]) -> tuple[list[LoadedMapping], list[str]]:
     good: list[LoadedMapping] = []
     problems: list[str] = []
     teams: dict[str, Path] = {}
+    sources: dict[tuple[str, ...], Path] = {}
+
+    def source_id(loaded: LoadedMapping) -> tuple[str, ...]:
+        """What makes two mappings read the same rows: two teams on one source would
+        both submit its new rows (a phone in two campaigns)."""
+        src = loaded.mapping.source
+        if src.type == "csv":
+            return ("csv", str((loaded.base_dir / src.path).resolve()))
+        if src.type == "google_sheets":
+            from adapters.google_sheets import spreadsheet_id_from
+
+            return ("google_sheets", spreadsheet_id_from(src.spreadsheet), src.worksheet or "")
+        return ("salesforce", src.domain, src.object, src.list_view or "", src.where or "")
+
     for p in paths:
         try:
             loaded = load_mapping(p)
@@ -400,7 +414,16 @@ def load_all(paths: Iterable[Path]) -> tuple[list[LoadedMapping], list[str]]:
         if team in teams:
             problems.append(f"{p}:1: team: {team!r} is also the team of {teams[team]} (rename one)")
             continue
+        sid = source_id(loaded)
+        if sid in sources:
+            what = " ".join(x for x in sid[1:] if x)
+            problems.append(
+                f"{p}:1: source: {sid[0]} {what} is also the source of {sources[sid]} "
+                "(one team per source)"
+            )
+            continue
         teams[team] = p
+        sources[sid] = p
         good.append(loaded)
     return good, problems
 

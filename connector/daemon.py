@@ -37,6 +37,7 @@ from connector import notify
 from connector.config import LoadedMapping, Schedule, load_all, mapping_files
 from connector.errors import AuthError, ConfigError, ConnectorError
 from connector.health import DEFAULT_UNHEALTHY_AFTER, Backoff, Board, HealthServer, Slot
+from connector.lock import TeamLock
 from connector.logs import Redactor, describe_error, log_tick, setup_logging
 from connector.metrics import Metrics
 from connector.runtime import open_team
@@ -239,10 +240,13 @@ class Daemon:
         ctx = {"team": name, "tick": slot.tick_id}
         summary, error = None, None
         try:
-            if slot.team is None:
-                slot.team = open_team(slot.loaded, self.state_dir, self.env)
-            with self.metrics.counting_requests(name, slot.team.engine, service):
-                summary = slot.team.engine.tick()
+            # per tick, so an operator's `sync --once` can run between two ticks; a team
+            # another process holds is skipped (TeamBusy: logged, in /healthz, backoff)
+            with TeamLock(self.state_dir, name, "revox-sync run"):
+                if slot.team is None:
+                    slot.team = open_team(slot.loaded, self.state_dir, self.env)
+                with self.metrics.counting_requests(name, slot.team.engine, service):
+                    summary = slot.team.engine.tick()
         except Exception as exc:
             error = exc
         seconds, slot.tick_started = time.monotonic() - slot.tick_started, None

@@ -67,3 +67,19 @@ class RejectedError(ConnectorError):
 
 class NotFoundError(ConnectorError):
     """The remote object does not exist (any more)."""
+
+
+class StateError(ConnectorError):
+    """The state file could not be read or written (locked, disk full, damaged).
+
+    The open protocol step was rolled back, so nothing of it is half-applied; the tick
+    stops and the next one starts from the last commit. Deliberately not a
+    RetryableError: the per-request handlers that catch those in the middle of a tick
+    (a poll, a write-back) must not swallow it and carry on with the step.
+    """
+
+
+class TeamBusy(ConnectorError):
+    """Another process holds the team's lock (connector/lock.py): nothing was touched."""
+
+    exit_code = 4

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 # of 100 characters (no Revox limit is documented; 100 is what a UI list shows whole).
 NAME_CAP = 100
 MAX_REFUSALS = 16  # refused requests spent isolating the bad contacts of one batch
-_MARKER = re.compile(r"^\[rx-([0-9a-f]{6})-([0-9a-f]{12})\]")
+_MARKER = re.compile(r"\[rx-([0-9a-f]{6})-([0-9a-f]{12})\]")
 
 
 def batch_id(team: str, keys: list[str]) -> str:
@@ -63,7 +63,7 @@ def marker(team: str, bid: str) -> str:
 
 def parse_marker(name: str) -> tuple[str, str] | None:
     """(team tag, batch id prefix) of a campaign name made by this connector, else None."""
-    m = _MARKER.match(name)
+    m = _MARKER.search(name)  # at the start as sent; found anywhere if someone edited it
     return (m.group(1), m.group(2)) if m else None
 
 

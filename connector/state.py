@@ -1,4 +1,5 @@
-"""Per-team state: one SQLite file through sqlitedict, JSON-encoded (never pickle).
+"""Per-team state: one SQLite file on the standard library's sqlite3, JSON-encoded (never
+pickle: a state file must not be able to run code).
 
 All records live in one table under key prefixes, so one ``commit()`` makes every change
 of a protocol step durable at once (no half-applied step across tables):
@@ -11,6 +12,14 @@ of a protocol step durable at once (no half-applied step across tables):
     o:<row key>      outbox: cells not yet acknowledged by the source
     l:<call id>      call-log outbox (activity per finished call)
     m:<name>         meta: schema version, batch counter, last tick
+
+Transactions: the connection runs with ``isolation_level=None`` and this class opens them
+itself. The first write of a step starts ``BEGIN IMMEDIATE`` (the write lock is taken
+then, waiting at most ``busy_timeout`` seconds, not at COMMIT where a conflict would lose
+the step); ``commit()`` ends it. Any failure inside a store call rolls the open step back
+and raises ``StateError``: a step is applied entirely or not at all. Everything runs in
+the calling thread (sqlitedict, the first choice, ran statements on a worker thread and
+raised a failed statement's error on a later call, after committing the rest).
 """
 
 from __future__ import annotations
@@ -18,17 +27,27 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import closing
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlitedict import SqliteDict
+from connector.errors import ConfigError, StateError
+from connector.records import Record
 
-from connector.errors import ConfigError
+__all__ = [
+    "SCHEMA_VERSION",
+    "DamagedStateError",
+    "Record",
+    "StateStore",
+    "move_aside",
+    "state_path",
+]
 
-SCHEMA_VERSION = 1
-Record = dict[str, Any]
+# 1: written through sqlitedict; 2: written by this module (same table and encoding).
+SCHEMA_VERSION = 2
+BUSY_TIMEOUT = 5.0  # seconds a step waits for another writer before it fails
 _TABLE = "state"
 
 
@@ -43,8 +62,11 @@ def _decode(text: Any) -> Any:
 class StateStore:
     """The state of one team. Changes are invisible to other readers until ``commit()``."""
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, readonly: bool = False, busy_timeout: float = BUSY_TIMEOUT
+    ) -> None:
         self.path = path
+        self.readonly = readonly
         if readonly and not path.exists():
             raise ConfigError(f"{path}: no state yet (run a tick first)")
         if not readonly:
@@ -53,76 +75,134 @@ class StateStore:
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             os.chmod(path, 0o600)
         _check_file(path)
-        self._db = SqliteDict(
-            str(path),
-            tablename=_TABLE,
-            flag="r" if readonly else "c",
-            autocommit=False,
-            journal_mode="WAL",
-            encode=_encode,
-            decode=_decode,
-            outer_stack=False,
+        target = f"{path.resolve().as_uri()}?mode=ro" if readonly else str(path)
+        # check_same_thread=False: the daemon ticks a team on any of its worker threads, one
+        # at a time (the team's lock); no thread of our own ever touches the connection.
+        self._conn = sqlite3.connect(
+            target,
+            uri=readonly,
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
         )
-        version = self._db.get("m:schema")
-        if version is None and not readonly:
-            self._db["m:schema"] = SCHEMA_VERSION
-            self._db.commit()
-        elif version is not None and version > SCHEMA_VERSION:
+        try:
+            self._open()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _open(self) -> None:
+        if not self.readonly:
+            with self._guard("opening"):
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{_TABLE}" (key TEXT PRIMARY KEY, value BLOB)'
+                )
+        version = self.meta("schema")
+        if version is not None and int(version) > SCHEMA_VERSION:
             raise ConfigError(
-                f"{path}: state written by a newer revox-sync (schema {version}); "
+                f"{self.path}: state written by a newer revox-sync (schema {version}); "
                 "upgrade revox-sync"
             )
+        if not self.readonly and version != SCHEMA_VERSION:
+            self._migrate(int(version or 0))
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older file up to SCHEMA_VERSION, one step at a time, in one transaction."""
+        for v in range(max(version, 1), SCHEMA_VERSION):
+            _MIGRATIONS[v](self)
+        self.set_meta("schema", SCHEMA_VERSION)  # a new file starts at the current version
+        self.commit()
+
+    # transactions ------------------------------------------------------------------
+    def _guard(self, what: str) -> _Guard:
+        return _Guard(self, what)
+
+    def _begin(self) -> None:
+        if self.readonly:
+            raise StateError(f"{self.path}: opened read-only, cannot write")
+        if not self._conn.in_transaction:
+            self._conn.execute("BEGIN IMMEDIATE")
+
+    def _write(self, what: str, sql: str, params: tuple[Any, ...]) -> None:
+        with self._guard(what):
+            self._begin()
+            self._conn.execute(sql, params)
+
+    def commit(self) -> None:
+        """Make the open step durable; on failure it is rolled back and StateError raised."""
+        if not self._conn.in_transaction:
+            return
+        with self._guard("committing"):
+            self._conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """Forget every change since the last commit (a step that did not finish)."""
+        if self._conn.in_transaction:
+            with suppress(sqlite3.Error):  # SQLite may have rolled back itself (I/O error)
+                self._conn.execute("ROLLBACK")
+
+    @property
+    def in_step(self) -> bool:
+        """True while a step has uncommitted changes."""
+        return self._conn.in_transaction
 
     # generic access ---------------------------------------------------------------
     def get(self, kind: str, key: str) -> Record | None:
-        return cast("Record | None", self._db.get(f"{kind}:{key}"))
+        with self._guard("reading"):
+            row = self._conn.execute(
+                f'SELECT value FROM "{_TABLE}" WHERE key = ?', (f"{kind}:{key}",)
+            ).fetchone()
+        return None if row is None else cast("Record", _decode(row[0]))
 
     def put(self, kind: str, key: str, record: Record) -> None:
-        self._db[f"{kind}:{key}"] = record
+        sql = f'INSERT OR REPLACE INTO "{_TABLE}" (key, value) VALUES (?, ?)'
+        self._write("writing", sql, (f"{kind}:{key}", _encode(record)))
 
     def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, Record]:
-        """The records of many keys, one round trip per 500 keys.
-
-        sqlitedict hands each result row across its worker thread one at a time; one
-        JSON object per chunk, built by SQLite, halves the cost of a steady tick.
-        """
+        """The records of many keys, one query per 500 keys."""
         wanted = list(dict.fromkeys(keys))
         out: dict[str, Record] = {}
         cut = len(kind) + 1
-        for i in range(0, len(wanted), 500):
-            chunk = [f"{kind}:{k}" for k in wanted[i : i + 500]]
-            marks = ",".join("?" * len(chunk))
-            query = (
-                f'SELECT json_group_object(key, json(value)) FROM "{_TABLE}" WHERE key IN ({marks})'
-            )
-            row = self._db.conn.select_one(query, chunk)
-            if row and row[0]:
-                for key, value in json.loads(row[0]).items():
-                    out[key[cut:]] = cast("Record", value)
+        with self._guard("reading"):
+            for i in range(0, len(wanted), 500):
+                chunk = [f"{kind}:{k}" for k in wanted[i : i + 500]]
+                marks = ",".join("?" * len(chunk))
+                query = f'SELECT key, value FROM "{_TABLE}" WHERE key IN ({marks})'
+                for key, value in self._conn.execute(query, chunk):
+                    out[key[cut:]] = cast("Record", _decode(value))
         return out
 
     def delete(self, kind: str, key: str) -> None:
-        # queued like a put: no round trip to check the key first
-        self._db.conn.execute(f'DELETE FROM "{_TABLE}" WHERE key = ?', (f"{kind}:{key}",))
+        self._write("deleting", f'DELETE FROM "{_TABLE}" WHERE key = ?', (f"{kind}:{key}",))
 
     def scan(self, kind: str) -> Iterator[tuple[str, Record]]:
         """Every record of one kind, in key order (an index range scan, not a full table read)."""
         lo, hi = f"{kind}:", f"{kind};"
         query = f'SELECT key, value FROM "{_TABLE}" WHERE key >= ? AND key < ? ORDER BY key'
-        for key, value in self._db.conn.select(query, (lo, hi)):
-            yield key[len(lo) :], cast("Record", _decode(value))
+        with self._guard("reading"):
+            cursor = self._conn.execute(query, (lo, hi))
+            while batch := cursor.fetchmany(1000):
+                for key, value in batch:
+                    yield key[len(lo) :], cast("Record", _decode(value))
 
     def count(self, kind: str) -> int:
         lo, hi = f"{kind}:", f"{kind};"
         query = f'SELECT COUNT(*) FROM "{_TABLE}" WHERE key >= ? AND key < ?'
-        row = self._db.conn.select_one(query, (lo, hi))
+        with self._guard("reading"):
+            row = self._conn.execute(query, (lo, hi)).fetchone()
         return int(row[0]) if row else 0
 
     def meta(self, name: str, default: Any = None) -> Any:
-        return self._db.get(f"m:{name}", default)
+        with self._guard("reading"):
+            row = self._conn.execute(
+                f'SELECT value FROM "{_TABLE}" WHERE key = ?', (f"m:{name}",)
+            ).fetchone()
+        return default if row is None else _decode(row[0])
 
     def set_meta(self, name: str, value: Any) -> None:
-        self._db[f"m:{name}"] = value
+        sql = f'INSERT OR REPLACE INTO "{_TABLE}" (key, value) VALUES (?, ?)'
+        self._write("writing", sql, (f"m:{name}", _encode(value)))
 
     # domain helpers ----------------------------------------------------------------
     def row(self, key: str) -> Record | None:
@@ -159,11 +239,10 @@ class StateStore:
             counts[rec["state"]] = counts.get(rec["state"], 0) + 1
         return counts
 
-    def commit(self) -> None:
-        self._db.commit()
-
     def close(self) -> None:
-        self._db.close()
+        """Close the file; an uncommitted step is rolled back, as a crash would."""
+        self.rollback()
+        self._conn.close()
 
     def __enter__(self) -> StateStore:
         return self
@@ -172,12 +251,57 @@ class StateStore:
         self.close()
 
 
+def _v1_to_v2(store: StateStore) -> None:
+    """v1 -> v2: same table, keys and JSON values; only the writer changed (sqlitedict to
+    sqlite3). Nothing to rewrite: the new version number records that the file is ours."""
+
+
+_MIGRATIONS: dict[int, Callable[[StateStore], None]] = {1: _v1_to_v2}
+
+
+class _Guard:
+    """Around one store call: any sqlite3 or OS error rolls back the open step and becomes
+    a StateError that says what failed, where, and that nothing of the step was kept."""
+
+    def __init__(self, store: StateStore, what: str) -> None:
+        self.store, self.what = store, what
+
+    def __enter__(self) -> None:
+        # SQLite rolls back by itself on some errors (I/O): remember whether a step was open
+        self.had_step = self.store.in_step or self.what != "reading"
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None or not isinstance(exc, sqlite3.Error | OSError):
+            return
+        self.store.rollback()
+        raise StateError(_describe(self.store.path, self.what, exc, self.had_step)) from exc
+
+
+def _describe(path: Path, what: str, exc: BaseException, had_step: bool) -> str:
+    text = str(exc)
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        why = (
+            "the state file is locked by another process (is another revox-sync working "
+            "on this team?)"
+        )
+    elif "full" in low or "too big" in low or "file size" in low:
+        why = "the disk is full or a file size limit was reached (free some space)"
+    elif "disk i/o" in low:
+        why = f"cannot write to the disk ({text}: the disk is full, a file size limit was hit "
+        why += "or the device fails)"
+    else:
+        why = text
+    rolled = "; the step in progress was rolled back" if had_step else ""
+    return f"state {path}: {what} failed: {why}{rolled}; the next tick starts again from there"
+
+
 def _check_file(path: Path) -> None:
-    """Refuse a damaged state file with a clear message (sqlitedict would die in a thread)."""
+    """Refuse a damaged state file with a clear message before anything else reads it."""
     if path.stat().st_size == 0:
         return  # just created
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
             if _TABLE in tables:
                 conn.execute(f'SELECT key FROM "{_TABLE}" LIMIT 1').fetchall()
@@ -187,10 +311,27 @@ def _check_file(path: Path) -> None:
                 if row is not None:
                     json.loads(row[0])
     except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
-        raise ConfigError(
+        raise DamagedStateError(
             f"{path}: the state file is damaged ({exc}); refusing to run this team rather than "
-            "call anyone twice. Move the file aside and run `revox-sync state rebuild TEAM`"
+            f"call anyone twice. Run `revox-sync state rebuild TEAM`: it moves the file aside"
         ) from exc
+
+
+class DamagedStateError(ConfigError):
+    """The state file cannot be read as a state: `state rebuild` moves it aside."""
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged state file (and its WAL files) to ``NAME.damaged-<UTC time>``, kept
+    for inspection; the next open starts an empty state."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(target.with_name(target.name + suffix))
+    path.rename(target)
+    return target
 
 
 def state_path(state_dir: Path, team: str) -> Path:

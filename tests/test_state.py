@@ -29,10 +29,12 @@ def test_uncommitted_changes_are_lost_on_crash(tmp_path: Path) -> None:
     st.put("b", "batch1", {"state": "intent"})
     st.commit()
     st.put("r", "k1", {"state": "queued"})  # never committed: as if the process died here
-    st._db.conn.close = lambda *a, **k: None  # type: ignore[method-assign]
     with StateStore(p, readonly=True) as ro:
         assert ro.get("b", "batch1") == {"state": "intent"}
         assert ro.row("k1") is None
+    st._conn.close()  # no rollback, no commit: what a SIGKILL leaves
+    with StateStore(p) as again:
+        assert again.row("k1") is None
 
 
 def test_scan_is_per_prefix_and_sees_own_writes(tmp_path: Path) -> None:
@@ -90,3 +92,29 @@ def test_reader_while_writer_holds_uncommitted_changes(tmp_path: Path) -> None:
         w.put("r", "k2", {"state": "queued"})
         with StateStore(p, readonly=True) as r:
             assert r.row_counts() == {"done": 1}
+
+
+def test_a_v1_file_written_by_sqlitedict_opens_and_is_migrated(tmp_path: Path) -> None:
+    p = tmp_path / "old.sqlite"
+    with sqlite3.connect(p) as conn:  # the layout sqlitedict wrote
+        conn.execute('CREATE TABLE "state" (key TEXT PRIMARY KEY, value BLOB)')
+        conn.execute("INSERT INTO state VALUES ('m:schema', '1')")
+        conn.execute("""INSERT INTO state VALUES ('r:k1', '{"state":"done"}')""")
+    conn.close()
+    with StateStore(p, readonly=True) as ro:  # read-only: looked at, never migrated
+        assert ro.meta("schema") == 1 and ro.row("k1") == {"state": "done"}
+    with StateStore(p) as st:
+        assert st.meta("schema") == SCHEMA_VERSION == 2
+        assert st.row("k1") == {"state": "done"}
+
+
+def test_rollback_drops_the_open_step_only(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "t.sqlite") as st:
+        st.put("r", "k1", {"state": "queued"})
+        st.commit()
+        st.put("r", "k1", {"state": "submitted"})
+        st.put("r", "k2", {"state": "queued"})
+        assert st.in_step
+        st.rollback()
+        assert not st.in_step
+        assert st.row("k1") == {"state": "queued"} and st.row("k2") is None

@@ -1,0 +1,76 @@
+"""The kinds of record in a team's state, typed.
+
+``Record`` (a plain dict) is what the store hands out and accepts today; the TypedDicts
+below describe each kind's fields so that callers can move to them one by one (they are
+structurally the same dicts, so nothing has to change at once).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+Record = dict[str, Any]
+
+RowState = Literal["queued", "submitted", "done", "rejected", "failed"]
+BatchState = Literal["intent", "created", "failed"]
+CampaignState = Literal["open", "final", "deleted"]
+
+
+class RowRecord(TypedDict, total=False):
+    """r:<row key>"""
+
+    state: RowState
+    phone: str
+    batch: str
+    campaign: str
+    row_index: int
+    fp: str
+    reason: str
+    error: str
+    result: str
+
+
+class PhoneRecord(TypedDict):
+    """p:<e164>: the row that owns a submitted number."""
+
+    key: str
+
+
+class DncRecord(TypedDict, total=False):
+    """d:<e164>: never submitted again."""
+
+    key: str
+    outcome: str | None
+
+
+class BatchRecord(TypedDict, total=False):
+    """b:<batch id>: the intent journal."""
+
+    state: BatchState
+    keys: list[str]
+    marker: str
+    body: dict[str, Any] | None
+    at: str
+    campaign: str
+    error: str
+    rebuilt: bool
+
+
+class CampaignRecord(TypedDict, total=False):
+    """c:<campaign id>: a campaign followed until all its calls are final."""
+
+    state: CampaignState
+    batch: str
+    keys: list[str]
+    launched: bool
+    sig: str | None
+    name: str
+
+
+class OutboxRecord(TypedDict):
+    """o:<row key>: cells not yet acknowledged by the source."""
+
+    values: dict[str, str]
+    line: int | None
+    attempts: int
+    error: str | None
