@@ -79,6 +79,8 @@ class Daemon:
         unhealthy = float(env.get("REVOX_SYNC_UNHEALTHY_AFTER") or DEFAULT_UNHEALTHY_AFTER)
         self.board = Board(r, unhealthy)
         self.stop_timeout = float(env.get("REVOX_SYNC_STOP_TIMEOUT") or 30)
+        # a tick running longer than this is taken for stuck: the watchdog stops being pinged
+        self.tick_limit = float(env.get("REVOX_SYNC_TICK_LIMIT") or 900)
         pool = ThreadPoolExecutor(int(env.get("REVOX_SYNC_WORKERS") or 8))
         self.scheduler = BlockingScheduler(executors={"default": pool}, timezone=UTC)
         self.scheduler.add_listener(self._on_started, EVENT_SCHEDULER_STARTED)
@@ -108,12 +110,23 @@ class Daemon:
             log.error("skipped: %s", p, extra={"event": "config_error", "problem": p})
         self._settle()
         args = (self.signals, self.notifier, self.scheduler, self.board, self._reload, self._settle)
-        threading.Thread(target=notify.supervise, args=args, name="supervisor", daemon=True).start()
+        threading.Thread(
+            target=notify.supervise, args=(*args, self._hung), name="supervisor", daemon=True
+        ).start()
         self.scheduler.start()  # blocks until the supervisor shuts it down
         code = self._drain()
         if server is not None:
             server.stop()
         return code
+
+    def _hung(self) -> list[str]:
+        """Teams whose tick has run past REVOX_SYNC_TICK_LIMIT (no progress to vouch for)."""
+        now = time.monotonic()
+        return sorted(
+            s.name
+            for s in self.slots.values()
+            if s.tick_started is not None and now - s.tick_started > self.tick_limit
+        )
 
     def _on_started(self, event: Any) -> None:
         names = sorted(s.name for s in self.slots.values() if not s.disabled)

@@ -211,14 +211,17 @@ def supervise(
     board: Board,
     reload: Callable[[], None],
     idle: Callable[[], None],
+    hung: Callable[[], list[str]] = lambda: [],
 ) -> None:
     """The supervisor thread's loop: act on signals, ping the watchdog, keep STATUS current.
 
     On a stop signal: STOPPING=1, then ``scheduler.shutdown(wait=False)`` and the loop
     ends (the main thread, back from ``scheduler.start()``, drains). The watchdog is pinged
-    only while the scheduler and the main thread are alive, so a dead daemon gets killed.
+    only while the scheduler and the main thread are alive and no tick has run past its
+    limit (``hung`` names such teams), so a dead or stuck daemon gets restarted by systemd.
     """
     step = min(0.5, notifier.interval / 2) if notifier.interval else 0.5
+    said: list[str] = []
     while True:
         signals.wake.wait(step)
         signals.wake.clear()
@@ -233,7 +236,15 @@ def supervise(
             if signals.take_reload():
                 reload()
             idle()
-            if threading.main_thread().is_alive():
+            stuck = hung()
+            if stuck and stuck != said:
+                log.error(
+                    "tick of %s running past its limit: watchdog pings stopped",
+                    ", ".join(stuck),
+                    extra={"event": "tick_hung", "teams": stuck},
+                )
+            said = stuck
+            if not stuck and threading.main_thread().is_alive():
                 notifier.watchdog_due(time.monotonic())
             notifier.status(status_text(board))
         except Exception:

@@ -158,6 +158,23 @@ def test_daemon_runs_reloads_and_stops(tmp_path: Path, ns: NotifySocket) -> None
 
 
 @pytest.mark.slow
+def test_a_tick_past_its_limit_stops_the_watchdog(tmp_path: Path, ns: NotifySocket) -> None:
+    """A hung tick must not be vouched for: systemd's watchdog then restarts the service."""
+    add_team(tmp_path, "t1", "1s")
+    with Sandbox(API_KEY, speed=60) as sb:
+        sb.add_fault(Fault("POST", "/campaigns", "hang", delay=30, times=5))
+        env = daemon_env(sb.url, ns, REVOX_SYNC_TICK_LIMIT="1", REVOX_SYNC_STOP_TIMEOUT="1")
+        d = Daemon(tmp_path, env)
+        try:
+            wait_for(lambda: d.events("tick_hung", teams=["t1"]), 15, "the hung tick")
+            pings = len(ns.seen("WATCHDOG=1"))
+            time.sleep(2.5)  # five watchdog periods of 0.5 s
+            assert len(ns.seen("WATCHDOG=1")) == pings
+        finally:
+            d.stop()
+
+
+@pytest.mark.slow
 def test_stop_timeout_cuts_a_hung_tick(tmp_path: Path, ns: NotifySocket) -> None:
     add_team(tmp_path, "t1", "1s")
     with Sandbox(API_KEY, speed=60) as sb:
