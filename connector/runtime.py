@@ -13,6 +13,7 @@ from connector.config import LoadedMapping
 from connector.engine import Engine
 from connector.errors import ConfigError
 from connector.revox import DEFAULT_BASE_URL, RevoxClient
+from connector.settings import Settings
 from connector.sources import open_source
 from connector.state import StateStore, state_path
 
@@ -47,5 +48,5 @@ def open_team(loaded: LoadedMapping, state_dir: Path, env: Mapping[str, str]) ->
     revox = revox_client(env)
     source = open_source(loaded, env)
     state = StateStore(state_path(state_dir, loaded.mapping.team))
-    settle = float(env.get("REVOX_SYNC_POST_SETTLE_SECONDS") or 120)
+    settle = Settings.from_env(env).post_settle_seconds
     return Team(loaded, Engine(loaded, source, revox, state, settle_seconds=settle))

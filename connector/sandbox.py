@@ -36,6 +36,7 @@ from connector.sandbox_model import (
 __all__ = ["Fault", "Sandbox", "scenario_for"]
 
 FaultKind = Literal["status", "drop_after_apply", "drop_before_apply", "hang", "slow", "malformed"]
+_ASSISTANT = re.compile(r"/assistants/([^/]+)")
 _ROUTE = re.compile(r"/campaigns(?:/([^/]+)(?:/(rows|launch|launch-calls|cancel))?)?")
 
 
@@ -130,6 +131,8 @@ class Sandbox:
     ) -> None:
         self.api_key = api_key
         self.paged_rows = paged_rows
+        # the account's assistants for GET /assistants/{id}; None: every id exists
+        self.assistants: set[str] | None = None
         self.url = ""
         self.requests: list[tuple[str, str, int]] = []
         self._address = (host, port)
@@ -242,6 +245,14 @@ class Sandbox:
         if auth is None or not hmac.compare_digest(auth.encode(), expected):
             return _error(401, "unauthorized", "missing or invalid API key")
         split = urlsplit(target)
+        if method == "GET" and split.path == "/auth-status":
+            return _json(200, {"authenticated": True})  # a refused key got its 401 above
+        assistant = _ASSISTANT.fullmatch(split.path)
+        if method == "GET" and assistant is not None:
+            aid = assistant.group(1)
+            if self.assistants is not None and aid not in self.assistants:
+                return _error(404, "not_found", f"assistant {aid} not found")
+            return _json(200, {"id": aid, "name": "Sandbox assistant"})
         route = _ROUTE.fullmatch(split.path)
         if route is None:
             return _error(404, "not_found", f"no route for {split.path}")
