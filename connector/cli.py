@@ -20,7 +20,7 @@ from connector.check import check
 from connector.config import LoadedMapping, json_schema, load_all, mapping_files
 from connector.engine import Engine
 from connector.errors import AuthError, ConfigError, ConnectorError
-from connector.logs import Redactor, secret_values
+from connector.logs import Redactor, TextFormatter, secret_values
 from connector.revox import RevoxClient
 from connector.runtime import open_team
 from connector.settings import Settings
@@ -191,7 +191,7 @@ def cmd_sync(ctx: Context, args: argparse.Namespace) -> int:
         summary = engine.tick(dry_run=args.dry_run)
     print(("dry run: " if args.dry_run else "") + summary.line())
     for e in summary.errors:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {ctx.redactor.redact(e)}", file=sys.stderr)
     return 1 if summary.errors else 0
 
 
@@ -230,9 +230,9 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
                 f"outbox {r['outbox']}, last tick {when}"
             )
             if isinstance(last, dict) and last.get("errors"):
-                print(f"  last errors: {'; '.join(last['errors'])}")
+                print(f"  last errors: {ctx.redactor.redact('; '.join(last['errors']))}")
     for p in problems:
-        print(f"config error: {p}", file=sys.stderr)
+        print(f"config error: {ctx.redactor.redact(p)}", file=sys.stderr)
     return 2 if problems else 0
 
 
@@ -310,12 +310,11 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     # the one redactor of logs.py: CLI errors quote remote answers and paths just as logs do
     redactor = Redactor(secret_values(os.environ))
+    handler = logging.StreamHandler(sys.stderr)  # -v progress lines: redacted as well
+    handler.setFormatter(TextFormatter(redactor))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
 
     def say(kind: str, text: str) -> None:
         print(f"{kind}: {redactor.redact(text)}", file=sys.stderr)

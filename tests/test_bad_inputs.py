@@ -668,7 +668,10 @@ def test_cli_refuses_a_broken_mapping_and_loses_nothing(
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"config error: {path}:{line}: "), lines[0]
-    assert proc.stdout == ""
+    # check goes on past a broken mapping and says what did pass (issue 11, item 10)
+    assert proc.stdout == (
+        "" if command != CHECK else f"Revox: API key accepted at {env['REVOX_BASE_URL']}\n"
+    )
     assert (folder / "leads.csv").read_bytes() == csv_before
     assert (folder / "state" / "bad-inputs.sqlite").read_bytes() == state_before
 
