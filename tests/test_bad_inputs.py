@@ -696,7 +696,10 @@ def test_mapping_file_not_utf8_is_a_config_error(tmp_path: Path) -> None:
     proc = cli(tmp_path, "check")
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"config error: {tmp_path / 'team.yaml'}")
-    assert len(proc.stderr.splitlines()) == 1
+    # check goes on past the broken file: the missing key is its own line (issue 11, item 10)
+    assert proc.stderr.splitlines()[1:] == [
+        "config error: REVOX_API_KEY is not set (put it in the environment file)"
+    ]
 
 
 def test_yaml_alias_bomb_fails_fast(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def test_an_unreachable_revox_does_not_hide_missing_columns(tmp_path: Path) -> N
     assert proc.returncode == 2
     first, second = proc.stderr.splitlines()
     assert first == _column_problem(tmp_path, path)
-    assert second.startswith("error: Revox at http://127.0.0.1:9: ")
+    assert second.startswith("error: Revox GET /auth-status: ")
 
 
 def test_a_refused_key_and_a_missing_column_are_both_reported(
