@@ -12,6 +12,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+SHOWN_HEADERS, SHOWN_HEADER_LEN = 20, 40
+
+
+def header_text(headers: Sequence[str]) -> list[str]:
+    """Headers as quoted in an error: at most 20, each cut to 40 characters. The first line
+    of a file may hold anything, and errors travel to logs and /healthz."""
+    cut = [h if len(h) <= SHOWN_HEADER_LEN else h[: SHOWN_HEADER_LEN - 3] + "..." for h in headers]
+    more = len(cut) - SHOWN_HEADERS
+    return cut[:SHOWN_HEADERS] + ([f"... {more} more"] if more > 0 else [])
+
 
 @dataclass(frozen=True)
 class Row:
@@ -21,11 +31,14 @@ class Row:
     key cell is still empty. line: 1-based position in the source (header = 1)
     for messages and for the first key assignment; 0 where it has no meaning.
     values: header or field name -> displayed text.
+    problem: why the row could not be read whole (a cell over the size limit), or None;
+    such a row is rejected with this sentence instead of failing the whole team.
     """
 
     key: str | None
     values: Mapping[str, str]
     line: int = 0
+    problem: str | None = None
 
 
 @dataclass(frozen=True)

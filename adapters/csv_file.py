@@ -21,7 +21,7 @@ from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.base import Row, RowUpdate, WriteReport
+from adapters.base import Row, RowUpdate, WriteReport, header_text
 from connector import failpoints
 from connector.errors import ConfigError, RetryableError
 
@@ -30,6 +30,12 @@ _BOM = "\ufeff"
 _TMP = ".revox-sync-tmp"
 # Spreadsheet programs run a cell that starts like this as a formula when they open a CSV.
 _FORMULA = re.compile(r"^[=+\-@\t\r]")
+# A cell up to MAX_CELL is read as any other; a larger one (a pasted e-mail thread, a binary
+# blob) rejects its row only. The parser itself accepts up to PARSE_LIMIT per field, so that
+# such a row can still be skipped: past that, the file cannot be parsed and the team stops.
+MAX_CELL = 1 << 20
+PARSE_LIMIT = 64 << 20
+csv.field_size_limit(max(csv.field_size_limit(), PARSE_LIMIT))
 
 
 class CsvSourceConfig(BaseModel):
@@ -77,8 +83,11 @@ class _Recorder:
 class CsvSource:
     """Source over one CSV file."""
 
-    def __init__(self, config: CsvSourceConfig, *, base_dir: Path) -> None:
+    def __init__(
+        self, config: CsvSourceConfig, *, base_dir: Path, origin: str | None = None
+    ) -> None:
         self.path = (base_dir / config.path).resolve()
+        self._origin = origin  # "MAPPING.yaml:LINE: source.path", for errors it can fix
         self.key_column: str | None = config.key_column
         self._config = config
         self._headers: list[str] | None = None
@@ -94,7 +103,9 @@ class CsvSource:
             f = self.path.open("r", encoding="utf-8", newline="")
         except FileNotFoundError as exc:
             raise ConfigError(
-                f"{self.path}: the CSV file does not exist (check source.path in the mapping)"
+                f"{self._origin}: the CSV file {self.path} does not exist (check the path)"
+                if self._origin
+                else f"{self.path}: the CSV file does not exist (check source.path in the mapping)"
             ) from exc
         except OSError as exc:
             raise RetryableError(f"{self.path}: cannot read the CSV file: {exc.strerror}") from exc
@@ -148,7 +159,7 @@ class CsvSource:
             if h.strip() and norm(h) in seen:
                 raise ConfigError(
                     f"{self.path}:1: the header {h!r} appears twice "
-                    f"(rename one; headers found: {', '.join(header)})"
+                    f"(rename one; headers found: {', '.join(header_text(header))})"
                 )
             seen[norm(h)] = h
         self._headers = header
@@ -161,9 +172,18 @@ class CsvSource:
         for line, (cells, _raw, _d, _b) in enumerate(records, start=2):
             if not any(c.strip() for c in cells):
                 continue
+            big = [i for i, c in enumerate(cells) if len(c) > MAX_CELL]
+            problem = None
+            if big:
+                col = header[big[0]] if big[0] < len(header) else f"column {big[0] + 1}"
+                problem = (
+                    f"The cell {col!r} holds {len(cells[big[0]]) // 1024} KiB, over the "
+                    f"{MAX_CELL // 1024} KiB a cell may hold; shorten it."
+                )
+                cells = ["" if i in big else c for i, c in enumerate(cells)]
             values = {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(header)}
             key = cells[key_idx].strip() if key_idx is not None and key_idx < len(cells) else ""
-            yield Row(key=key or None, values=values, line=line)
+            yield Row(key=key or None, values=values, line=line, problem=problem)
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
         report = WriteReport()

@@ -17,13 +17,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from connector import __version__
+from connector.check import check
 from connector.config import LoadedMapping, json_schema, load_all, mapping_files
 from connector.engine import Engine
 from connector.errors import AuthError, ConfigError, ConnectorError, TeamBusy
 from connector.lock import TeamLock
+from connector.logs import Redactor, TextFormatter, secret_values
 from connector.outbox import parked
-from connector.revox import DEFAULT_BASE_URL, RevoxClient
-from connector.runtime import open_team, revox_client
+from connector.revox import RevoxClient
+from connector.runtime import open_team
+from connector.settings import Settings
 from connector.sources import open_source
 from connector.state import DamagedStateError, StateStore, move_aside, state_path
 
@@ -47,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="where team state lives (default: $REVOX_SYNC_STATE_DIR, "
         "$STATE_DIRECTORY under systemd, else ./state)",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="a folder that CSV sources may be in besides their mapping's own "
+        "(default: $REVOX_SYNC_DATA_DIR, else none)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -95,27 +105,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _env_path(value: Path | None, *names: str, default: str) -> Path:
-    if value is not None:
-        return value
-    for n in names:
-        if os.environ.get(n):
-            return Path(os.environ[n])
-    return Path(default)
-
-
 class Context:
     """What every command needs: where mappings and state are, and the environment."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.mappings = _env_path(args.mappings, "REVOX_SYNC_MAPPINGS", default="mappings")
-        self.state_dir = _env_path(
-            args.state_dir, "REVOX_SYNC_STATE_DIR", "STATE_DIRECTORY", default="state"
-        )
+    def __init__(self, args: argparse.Namespace, settings: Settings) -> None:
         self.env = dict(os.environ)
+        self.mappings = args.mappings or settings.mappings or Path("mappings")
+        systemd = Path(self.env["STATE_DIRECTORY"]) if self.env.get("STATE_DIRECTORY") else None
+        self.state_dir = args.state_dir or settings.state_dir or systemd or Path("state")
+        self.data_dir: Path | None = args.data_dir or settings.data_dir
+        self.redactor = Redactor([])
+        if args.data_dir is not None and not args.data_dir.is_dir():
+            raise ConfigError(f"--data-dir {args.data_dir}: not a directory (create it)")
 
     def load(self, team: str | None = None) -> list[LoadedMapping]:
-        good, problems = load_all(mapping_files(self.mappings))
+        good, problems = load_all(mapping_files(self.mappings), self.data_dir)
         if team is not None:
             chosen = [m for m in good if m.mapping.team == team]
             if chosen:
@@ -202,7 +206,7 @@ def cmd_sync(ctx: Context, args: argparse.Namespace) -> int:
         summary = engine.tick(dry_run=args.dry_run)
     print(("dry run: " if args.dry_run else "") + summary.line())
     for e in summary.errors:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {ctx.redactor.redact(e)}", file=sys.stderr)
     return 1 if summary.errors else 0
 
 
@@ -225,7 +229,7 @@ def team_status(ctx: Context, team: str) -> dict[str, object]:
 def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     # The state of the good teams is shown even while another mapping file is broken
     # (an operator looks at status exactly then); the broken ones still make it exit 2.
-    good, problems = load_all(mapping_files(ctx.mappings))
+    good, problems = load_all(mapping_files(ctx.mappings), ctx.data_dir)
     teams = [m.mapping.team for m in good if args.team in (None, m.mapping.team)]
     if args.team is not None and not teams:
         ctx.load(args.team)  # raises the right ConfigError
@@ -242,25 +246,19 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
                 f"outbox {r['outbox']} (parked {r.get('parked', 0)}), last tick {when}"
             )
             if isinstance(last, dict) and last.get("errors"):
-                print(f"  last errors: {'; '.join(last['errors'])}")
+                print(f"  last errors: {ctx.redactor.redact('; '.join(last['errors']))}")
     for p in problems:
-        print(f"config error: {p}", file=sys.stderr)
+        print(f"config error: {ctx.redactor.redact(p)}", file=sys.stderr)
     return 2 if problems else 0
 
 
 def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
-    loaded = ctx.load(args.team)
-    revox = revox_client(ctx.env)
-    try:
-        revox.list_campaigns()
-    finally:
-        revox.close()
-    print(f"Revox: API key accepted at {ctx.env.get('REVOX_BASE_URL') or DEFAULT_BASE_URL}")
-    for m in loaded:
-        with ctx.engine(m, offline=True) as engine:
-            n = sum(1 for _ in engine.classified())
-        print(f"{m.mapping.team}: mapping {m.path} ok, {n} row(s) in {engine.source.describe()}")
-    return 0
+    report = check(ctx.mappings, ctx.env, args.team, ctx.data_dir)
+    for line in report.ok:
+        print(line)
+    for line in report.lines():
+        print(ctx.redactor.redact(line), file=sys.stderr)
+    return report.exit_code
 
 
 def cmd_state(ctx: Context, args: argparse.Namespace) -> int:
@@ -323,9 +321,8 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     from connector.daemon import run_daemon
 
-    return run_daemon(
-        ctx.mappings, ctx.state_dir, ctx.env, http=args.http, log_format=args.log_format
-    )
+    env = {**ctx.env, **({"REVOX_SYNC_DATA_DIR": str(ctx.data_dir)} if ctx.data_dir else {})}
+    return run_daemon(ctx.mappings, ctx.state_dir, env, http=args.http, log_format=args.log_format)
 
 
 COMMANDS = {
@@ -343,28 +340,45 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    # the one redactor of logs.py: CLI errors quote remote answers and paths just as logs do
+    redactor = Redactor(secret_values(os.environ))
+    handler = logging.StreamHandler(sys.stderr)  # -v progress lines: redacted as well
+    handler.setFormatter(TextFormatter(redactor))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
+
+    def say(kind: str, text: str) -> None:
+        print(f"{kind}: {redactor.redact(text)}", file=sys.stderr)
+
     try:
-        code: int = COMMANDS[args.command](Context(args), args)
+        ctx = Context(args, Settings.from_env(os.environ))
+        ctx.redactor = redactor
+        code: int = COMMANDS[args.command](ctx, args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
         return code
     except ConfigError as exc:
         for p in exc.problems:
-            print(f"config error: {p}", file=sys.stderr)
+            say("config error", p)
         return 2
     except AuthError as exc:
-        print(f"auth error: {exc}", file=sys.stderr)
+        say("auth error", str(exc))
         return 3
     except TeamBusy as exc:
         print(str(exc), file=sys.stderr)
         return 4
     except ConnectorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say("error", str(exc))
         return 1
+    except BrokenPipeError:
+        # `revox-sync preview TEAM | head -1`: the reader left; stop quietly, and keep the
+        # interpreter's final flush from complaining on stderr
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a program killed by the signal would report
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one redacted line, never a traceback with secrets
+        say("error", f"unexpected {type(exc).__name__}: {exc} (please report this)")
+        return 1
 
 
 if __name__ == "__main__":

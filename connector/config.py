@@ -7,6 +7,7 @@ Every problem of every mapping is reported at once, each as
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,6 +26,7 @@ from pydantic import (
 
 from connector.errors import ConfigError
 from connector.sources import SourceConfig
+from connector.yaml_lines import duplicate_keys, first_alias, line_index
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164, e.g. +33159000000")]
 ResultName = Literal[
@@ -124,6 +126,11 @@ class Contacts(_Strict):
     include_when: dict[str, list[str]] = Field(default_factory=dict)
     skip_when: dict[str, list[str]] = Field(default_factory=dict)
     prompt_variables: dict[str, str | VariableSpec] = Field(default_factory=dict)
+    extensions: Literal["reject", "call_main_number"] = Field(
+        "reject",
+        description="A number with an extension (ext. 12, x12): reject the row (default), "
+        "or call the main number without the extension",
+    )
 
     @field_validator("default_region")
     @classmethod
@@ -195,6 +202,33 @@ class CampaignSettings(_Strict):
     scheduled_at: AwareDatetime | None = None
     call_retry_config: CallRetryConfig | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        check_name_template(v)
+        return v
+
+
+NAME_PLACEHOLDERS = ("team", "date", "batch")
+
+
+def check_name_template(template: str) -> None:
+    """Refuse at load what would fail at every tick: unknown or malformed placeholders."""
+    use = ", ".join("{" + p + "}" for p in NAME_PLACEHOLDERS)
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} (write braces only around {use}; double them to show one)"
+        ) from exc
+    for f in fields:
+        if f not in NAME_PLACEHOLDERS:
+            raise ValueError(f"unknown placeholder {{{f}}} (use {use})")
+    try:
+        template.format(team="t", date="2026-01-01", batch=1)
+    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise ValueError(f"{exc} (write the placeholders plainly: {use})") from exc
+
 
 class WriteBack(_Strict):
     columns: dict[ResultName, str] = Field(default_factory=dict)
@@ -237,55 +271,20 @@ class LoadedMapping(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
     path: Path
     mapping: Mapping
+    lines: dict[tuple[str, ...], int] = Field(default_factory=dict, repr=False)
 
     @property
     def base_dir(self) -> Path:
         return self.path.parent
 
-
-def _line_index(node: yaml.Node, path: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
-    out.setdefault(path, node.start_mark.line + 1)  # a key's own line wins over its value's
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            key = str(k.value)
-            out[(*path, key)] = k.start_mark.line + 1
-            _line_index(v, (*path, key), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_index(item, (*path, str(i)), out)
-
-
-def _first_alias(node: yaml.Node, seen: set[int]) -> int | None:
-    """The line of the first node reached twice (an alias), or None: aliases can nest into
-    exponentially large documents, so they are refused before anything walks the tree."""
-    if id(node) in seen:
-        return node.start_mark.line + 1
-    seen.add(id(node))
-    children: list[yaml.Node] = []
-    if isinstance(node, yaml.MappingNode):
-        children = [n for pair in node.value for n in pair]
-    elif isinstance(node, yaml.SequenceNode):
-        children = list(node.value)
-    for child in children:
-        line = _first_alias(child, seen)
-        if line is not None:
-            return line
-    return None
-
-
-def _duplicate_keys(node: yaml.Node, path: tuple[str, ...], out: list[tuple[int, str]]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for k, v in node.value:
-            key = str(k.value)
-            if key in seen:
-                where = ".".join((*path, key))
-                out.append((k.start_mark.line + 1, f"{where}: key given twice (keep one)"))
-            seen.add(key)
-            _duplicate_keys(v, (*path, key), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _duplicate_keys(item, (*path, str(i)), out)
+    def locate(self, *field_path: str) -> str:
+        """``FILE:LINE: field.path`` for an error about a mapping field (its nearest line)."""
+        line = 1
+        for n in range(len(field_path), 0, -1):
+            if field_path[:n] in self.lines:
+                line = self.lines[field_path[:n]]
+                break
+        return f"{self.path}:{line}: {'.'.join(field_path)}"
 
 
 _HINTS = {
@@ -331,16 +330,51 @@ def _format_errors(
     return problems
 
 
-def load_mapping(path: Path) -> LoadedMapping:
-    """Load and validate one mapping file; raise ConfigError listing every problem."""
+MAX_MAPPING_BYTES = 1 << 20  # a mapping is a page of YAML; anything larger is a mistake
+
+
+def load_mapping(path: Path, data_dir: Path | None = None) -> LoadedMapping:
+    """Load and validate one mapping file; raise ConfigError listing every problem.
+
+    Whatever goes wrong inside (deep nesting -> RecursionError, a parser bug, memory) is
+    that file's ConfigError: one bad file must never stop the other teams or the daemon.
+    """
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return _load_mapping(path, data_dir)
+    except ConfigError:
+        raise
+    except RecursionError as exc:
+        raise ConfigError(
+            f"{path}:1: (top): the YAML is nested too deeply to be a mapping (flatten it)"
+        ) from exc
+    except Exception as exc:
+        raise ConfigError(
+            f"{path}:1: (top): cannot load the mapping ({type(exc).__name__}); "
+            "compare it with the examples in mappings/"
+        ) from exc
+
+
+def _read_text(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_MAPPING_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the mapping file: {exc.strerror}") from exc
+    if len(raw) > MAX_MAPPING_BYTES:
+        raise ConfigError(
+            f"{path}:1: (top): the file is over {MAX_MAPPING_BYTES // 1024} KiB, too large for "
+            "a mapping (is it the right file?)"
+        )
+    try:
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"{path}:1: (top): the file is not UTF-8 text (save it as UTF-8)"
         ) from exc
+
+
+def _load_mapping(path: Path, data_dir: Path | None) -> LoadedMapping:
+    text = _read_text(path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data: Any = yaml.safe_load(text)
@@ -351,16 +385,16 @@ def load_mapping(path: Path) -> LoadedMapping:
         raise ConfigError(f"{path}:{line}: not valid YAML: {problem} (fix the syntax)") from exc
     if not isinstance(data, dict) or node is None:
         raise ConfigError(f"{path}:1: (top): the file must be a YAML mapping of keys (see README)")
-    alias = _first_alias(node, set())
+    alias = first_alias(node, set())
     if alias is not None:
         raise ConfigError(
             f"{path}:{alias}: (top): YAML anchors and aliases (&, *) are not supported in a "
             "mapping file (write the values out)"
         )
     lines: dict[tuple[str, ...], int] = {}
-    _line_index(node, (), lines)
+    line_index(node, (), lines)
     dups: list[tuple[int, str]] = []
-    _duplicate_keys(node, (), dups)
+    duplicate_keys(node, (), dups)
     problems = [f"{path}:{line}: {msg}" for line, msg in dups]
     try:
         mapping = Mapping.model_validate(data)
@@ -369,7 +403,26 @@ def load_mapping(path: Path) -> LoadedMapping:
         mapping = None
     if problems or mapping is None:
         raise ConfigError(f"{path}: {len(problems)} problem(s)", problems)
-    return LoadedMapping(path=path.resolve(), mapping=mapping)
+    loaded = LoadedMapping(path=path.resolve(), mapping=mapping, lines=lines)
+    _confine_source(loaded, data_dir)
+    return loaded
+
+
+def _confine_source(loaded: LoadedMapping, data_dir: Path | None) -> None:
+    """A CSV source must lie in the mapping's folder (or the --data-dir): a mapping is not a
+    way to make the service read (and quote in errors) any file it can reach."""
+    rel = getattr(loaded.mapping.source, "path", None)
+    if loaded.mapping.source.type != "csv" or not isinstance(rel, str):
+        return
+    target = (loaded.base_dir / rel).resolve()  # resolved: a symlink out is refused too
+    roots = [loaded.base_dir.resolve(), *([data_dir.resolve()] if data_dir else [])]
+    if any(target.is_relative_to(r) for r in roots):
+        return
+    where = " or ".join(str(r) for r in roots)
+    raise ConfigError(
+        f"{loaded.locate('source', 'path')}: {rel!r} is outside {where} (move the file "
+        "beside the mapping, or start revox-sync with --data-dir / REVOX_SYNC_DATA_DIR)"
+    )
 
 
 def mapping_files(where: Path) -> list[Path]:
@@ -385,10 +438,12 @@ def mapping_files(where: Path) -> list[Path]:
     return [p for p in files if not p.name.startswith(".")]
 
 
-def load_all(paths: Iterable[Path]) -> tuple[list[LoadedMapping], list[str]]:
-    """Load every mapping; return the good ones and every problem of the bad ones."""
+def load_each(
+    paths: Iterable[Path], data_dir: Path | None = None
+) -> tuple[list[LoadedMapping], dict[Path, list[str]]]:
+    """Load every mapping on its own: the good ones, and each bad file's problems."""
     good: list[LoadedMapping] = []
-    problems: list[str] = []
+    failed: dict[Path, list[str]] = {}
     teams: dict[str, Path] = {}
     sources: dict[tuple[str, ...], Path] = {}
 
@@ -406,26 +461,36 @@ def load_all(paths: Iterable[Path]) -> tuple[list[LoadedMapping], list[str]]:
 
     for p in paths:
         try:
-            loaded = load_mapping(p)
+            loaded = load_mapping(p, data_dir)
         except ConfigError as exc:
-            problems += exc.problems
+            failed[p.resolve()] = list(exc.problems)
             continue
         team = loaded.mapping.team
         if team in teams:
-            problems.append(f"{p}:1: team: {team!r} is also the team of {teams[team]} (rename one)")
+            failed[p.resolve()] = [
+                f"{p}:1: team: {team!r} is also the team of {teams[team]} (rename one)"
+            ]
             continue
         sid = source_id(loaded)
         if sid in sources:
             what = " ".join(x for x in sid[1:] if x)
-            problems.append(
+            failed[p.resolve()] = [
                 f"{p}:1: source: {sid[0]} {what} is also the source of {sources[sid]} "
                 "(one team per source)"
-            )
+            ]
             continue
         teams[team] = p
         sources[sid] = p
         good.append(loaded)
-    return good, problems
+    return good, failed
+
+
+def load_all(
+    paths: Iterable[Path], data_dir: Path | None = None
+) -> tuple[list[LoadedMapping], list[str]]:
+    """Load every mapping; return the good ones and every problem of the bad ones."""
+    good, failed = load_each(paths, data_dir)
+    return good, [p for problems in failed.values() for p in problems]
 
 
 def json_schema() -> dict[str, Any]:

@@ -34,13 +34,14 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from connector import notify
-from connector.config import LoadedMapping, Schedule, load_all, mapping_files
+from connector.config import LoadedMapping, Schedule, load_each, mapping_files
 from connector.errors import AuthError, ConfigError, ConnectorError
-from connector.health import DEFAULT_UNHEALTHY_AFTER, Backoff, Board, HealthServer, Slot
+from connector.health import Backoff, Board, HealthServer, Slot
 from connector.lock import TeamLock
 from connector.logs import Redactor, describe_error, log_tick, setup_logging
 from connector.metrics import Metrics
 from connector.runtime import open_team
+from connector.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_JITTER = 30.0  # seconds: teams on one schedule spread over half a minute at most
@@ -76,12 +77,12 @@ class Daemon:
         self.mappings, self.state_dir, self.env = mappings, state_dir, env
         self.metrics, self.signals = Metrics(), notify.Signals()
         self.notifier = notify.Notifier(env)
-        unhealthy = float(env.get("REVOX_SYNC_UNHEALTHY_AFTER") or DEFAULT_UNHEALTHY_AFTER)
-        self.board = Board(r, unhealthy)
-        self.stop_timeout = float(env.get("REVOX_SYNC_STOP_TIMEOUT") or 30)
+        self.settings = Settings.from_env(env)  # validated by the CLI already: no surprise here
+        self.board = Board(r, self.settings.unhealthy_after)
+        self.stop_timeout = self.settings.stop_timeout
         # a tick running longer than this is taken for stuck: the watchdog stops being pinged
-        self.tick_limit = float(env.get("REVOX_SYNC_TICK_LIMIT") or 900)
-        pool = ThreadPoolExecutor(int(env.get("REVOX_SYNC_WORKERS") or 8))
+        self.tick_limit = self.settings.tick_limit
+        pool = ThreadPoolExecutor(self.settings.workers)
         self.scheduler = BlockingScheduler(executors={"default": pool}, timezone=UTC)
         self.scheduler.add_listener(self._on_started, EVENT_SCHEDULER_STARTED)
         self.board.scheduler_running = lambda: self.scheduler.running and not self.signals.stop
@@ -105,7 +106,9 @@ class Daemon:
         except (ConfigError, ValueError, OSError) as exc:
             log.error("cannot start: %s", describe_error(exc), extra={"event": "config_error"})
             return 1 if isinstance(exc, OSError) else 2  # a busy port may free up: retry
-        self._pending, self.board.problems = self._load()
+        self._pending, failed = self._load()
+        self.board.problems = [p for ps in failed.values() for p in ps]
+        self.metrics.config_problems.set(len(failed))
         for p in self.board.problems:
             log.error("skipped: %s", p, extra={"event": "config_error", "problem": p})
         self._settle()
@@ -135,41 +138,47 @@ class Daemon:
         log.info("ready: %d team(s) scheduled in %ss", len(names), took, extra=extra)
         self.notifier.ready(notify.status_text(self.board))
 
-    def _load(self) -> tuple[list[Entry], list[str]]:
-        """Every valid mapping with its trigger, and every problem (FILE:LINE: what)."""
+    def _load(self) -> tuple[list[Entry], dict[Path, list[str]]]:
+        """Every valid mapping with its trigger, and each bad file's problems."""
         try:
-            good, problems = load_all(mapping_files(self.mappings))
+            good, failed = load_each(mapping_files(self.mappings), self.settings.data_dir)
         except ConfigError as exc:
-            return [], list(exc.problems)
+            return [], {self.mappings.resolve(): list(exc.problems)}
         entries: list[Entry] = []
         for m in good:
             try:
                 entries.append((m, *make_trigger(m.mapping.schedule)))
             except ValueError as exc:
-                problems.append(f"{m.path}: {exc}")
-        return entries, problems
+                failed[m.path] = [f"{m.path}: {exc}"]
+        return entries, failed
 
     def _reload(self) -> None:
-        """SIGHUP: validate every file first, then apply all of it, or nothing."""
-        entries, problems = self._load()
-        if problems:
-            for p in problems:
-                why = {"event": "reload_rejected", "problem": p}
-                log.error("reload rejected, configuration unchanged: %s", p, extra=why)
-            self.metrics.reloads.labels("rejected").inc()
-            return
-        self.board.problems = []
+        """SIGHUP: apply each file on its own. A good file is applied; a broken one leaves
+        its team on its last good configuration (and says so in logs, /healthz, metrics)."""
+        entries, failed = self._load()
+        problems = [p for ps in failed.values() for p in ps]
+        self.board.problems = problems
+        self.metrics.config_problems.set(len(failed))
         wanted = {e[0].mapping.team: e for e in entries}
+        held = {n for n, s in self.slots.items() if n not in wanted and s.loaded.path in failed}
+        for name, slot in self.slots.items():
+            self.board.config_problem(name, "; ".join(failed.get(slot.loaded.path, [])) or None)
+        for p in problems:
+            extra = {"event": "reload_rejected", "problem": p}
+            log.error("reload: not applied, its team keeps its last good file: %s", p, extra=extra)
         kept = [n for n, s in self.slots.items() if n in wanted and wanted[n][0] == s.loaded]
         kept = [n for n in kept if not self.slots[n].disabled]  # a reload retries those
-        for slot in [s for n, s in self.slots.items() if n not in kept]:
+        for slot in [s for n, s in self.slots.items() if n not in kept and n not in held]:
             self._retire(slot)
         opened = sorted(set(wanted) - set(kept))
-        self._pending = [wanted[n] for n in opened]  # supersedes an earlier reload's
+        waiting = [
+            e for e in self._pending if e[0].path in failed and e[0].mapping.team not in wanted
+        ]
+        self._pending = [wanted[n] for n in opened] + waiting  # supersedes an earlier reload's
         self._settle()
-        extra: dict[str, object] = {"event": "reload", "opened": opened, "unchanged": kept}
-        log.info("reloaded: (re)opened %s, %d unchanged", opened, len(kept), extra=extra)
-        self.metrics.reloads.labels("applied").inc()
+        done = {"event": "reload", "opened": opened, "unchanged": kept, "held": sorted(held)}
+        log.info("reloaded: (re)opened %s, %d unchanged", opened, len(kept), extra=done)
+        self.metrics.reloads.labels("partial" if failed else "applied").inc()
 
     def _retire(self, slot: Slot) -> None:
         self.slots.pop(slot.name, None)

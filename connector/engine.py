@@ -25,7 +25,7 @@ from connector.journal import Journal, digest
 from connector.mapping import DO_NOT_CALL, Contact, Rejection, norm, resolve
 from connector.outbox import Outbox, ordered
 from connector.poller import Poller
-from connector.results import rejected_values
+from connector.results import rejected_values, shows_no_submission
 from connector.revox import Generation, RevoxClient
 from connector.state import Record, StateStore
 from connector.summary import TickSummary
@@ -51,6 +51,7 @@ class Engine:
         generation: Generation | None = None,
         dnc: DncStore | None = None,
     ) -> None:
+        self.loaded = loaded
         self.m = loaded.mapping
         self.source = source
         self.revox = revox
@@ -69,7 +70,7 @@ class Engine:
     def classified(self) -> Iterator[Classified]:
         """Every row with what a tick would do with it (also used by `preview`)."""
         self.headers = self.source.headers()
-        rm = resolve(self.m, self.headers, self.source.describe())
+        rm = resolve(self.m, self.headers, self.source.describe(), self.loaded.locate)
         self.phone_header = rm.phone
         return classify(rm, self.source.read_rows(), self.state, self.journal.dnc)
 
@@ -123,7 +124,7 @@ class Engine:
             s.read += 1
             key = c.row.key
             shown = c.row.values.get(status_col, "").strip() if status_col else ""
-            if c.status == "new" and shown and shown not in ("rejected", "failed"):
+            if c.status == "new" and shown and not shows_no_submission(shown):
                 # The row says it was submitted, the state has no record of it: the state
                 # was lost or replaced. Never submit it again on our own.
                 orphans.append(f"line {c.row.line} ({key or 'no key'}): status {shown!r}")

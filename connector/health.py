@@ -108,6 +108,7 @@ class TeamHealth:
     last_success_at: float | None = None
     last_summary: str | None = None
     last_error: str | None = None
+    config_problem: str | None = None  # its file is broken: it runs its last good mapping
 
 
 class Board:
@@ -137,6 +138,13 @@ class Board:
         """A team left the configuration."""
         with self._lock:
             self._teams.pop(team, None)
+
+    def config_problem(self, team: str, problem: str | None) -> None:
+        """A team's file failed to reload (it keeps its last good mapping), or is fine."""
+        with self._lock:
+            t = self._teams.get(team)
+            if t is not None:
+                t.config_problem = problem
 
     def success(self, team: str, summary: str) -> None:
         """A tick ended without errors."""

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TextIO
 
+from connector.settings import LOG_LEVELS
+
 REDACTED = "[REDACTED]"
 # Always secrets (when at least _MIN_LEN long; shorter would blank out ordinary text).
 SECRET_NAMES = (
@@ -34,7 +36,9 @@ SECRET_NAMES = (
 # Any other variable whose name contains one of these words is treated as a secret too.
 # (A path such as SALESFORCE_PRIVATE_KEY_FILE is redacted too: harmless, and simpler to trust.)
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD")
-_MIN_LEN = 4  # shorter values would blank out ordinary words and numbers
+# Only whole secrets this long are redacted: a 3- or 4-letter value ("key", "1234") would
+# blank out pieces of ordinary words ("invalid API [REDACTED]ey") and hide the message.
+_MIN_LEN = 8
 # A token after "Bearer", unless already redacted (redaction runs twice: fields, then line).
 _BEARER = re.compile(r"(?i)\b(bearer)(\s+|%20)(?!\[REDACTED\])[^\s\"',;}\]\\]+")
 # Fields of a LogRecord that are not extras.
@@ -206,7 +210,8 @@ def setup_logging(
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(env.get("REVOX_SYNC_LOG_LEVEL", "INFO").upper())
+    level = env.get("REVOX_SYNC_LOG_LEVEL", "").strip().upper()  # validated by settings.py
+    root.setLevel(level if level in LOG_LEVELS else "INFO")
     # One line per HTTP request or per scheduler run would drown the tick lines.
     for noisy in ("httpx", "httpcore", "urllib3", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -12,24 +12,26 @@ from collections.abc import Mapping as MappingT
 from dataclasses import dataclass, field
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
-from adapters.base import Row
+from adapters.base import Row, header_text
 from connector.config import Mapping
 from connector.errors import ConfigError
+from connector.phone import INVALID_PHONE as INVALID_PHONE
+from connector.phone import MISSING_PHONE as MISSING_PHONE
+from connector.phone import Extensions
+from connector.phone import parse_phone as parse_phone
 
-MISSING_PHONE = "missing_phone"
-INVALID_PHONE = "invalid_phone"
 DUPLICATE_PHONE = "duplicate_phone"
 DO_NOT_CALL = "do_not_call"
 MISSING_VARIABLE = "missing_variable"
-REASONS = (MISSING_PHONE, INVALID_PHONE, DUPLICATE_PHONE, DO_NOT_CALL, MISSING_VARIABLE)
+UNREADABLE_ROW = "unreadable_row"  # the source could not read the row as a whole (Row.problem)
+REASONS = (
+    *(MISSING_PHONE, INVALID_PHONE, DUPLICATE_PHONE, DO_NOT_CALL, MISSING_VARIABLE),
+    UNREADABLE_ROW,
+)
+
 
 _TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
-_SCIENTIFIC = re.compile(r"^\s*[+-]?\d+([.,]\d+)?\s*[eE]\s*[+-]?\d+\s*$")
-_SEVERAL = re.compile(r"[;/,|\n]|\s(or|and|ou|et)\s", re.IGNORECASE)
-_LETTERS = re.compile(r"[^\W\d_]")
-_PUNCT = re.compile(r"[\s.\-()]")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class ResolvedMapping:
     include: dict[str, frozenset[str]]
     skip: dict[str, frozenset[str]]
     variables: tuple[_Var, ...]
+    extensions: Extensions = "reject"
 
 
 def columns_read(mapping: Mapping) -> list[str]:
@@ -90,128 +93,78 @@ def columns_read(mapping: Mapping) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
-def resolve(mapping: Mapping, headers: Sequence[str], where: str) -> ResolvedMapping:
-    """Match every column the mapping reads against the headers; ConfigError lists all misses."""
-    by_norm = {norm(h): h for h in headers}
-    missing: list[str] = []
+Locate = Callable[..., str]  # field path parts -> "FILE:LINE: field.path" (LoadedMapping.locate)
 
-    def col(name: str, field_path: str) -> str:
+
+def resolve(
+    mapping: Mapping, headers: Sequence[str], where: str, locate: Locate | None = None
+) -> ResolvedMapping:
+    """Match every column the mapping reads against the headers; ConfigError lists all misses.
+
+    Each miss names the mapping field it comes from (``FILE:LINE: field.path`` when
+    ``locate`` is given), the column and the source ``where``.
+    """
+    by_norm = {norm(h): h for h in headers}
+    missing: list[tuple[tuple[str, ...], str]] = []
+
+    def col(name: str, *field_path: str) -> str:
         found = by_norm.get(norm(name))
         if found is None:
-            missing.append(f"{field_path}: column {name!r}")
+            missing.append((field_path, name))
             return name
         return found
 
     c = mapping.contacts
-    phone = col(c.phone, "contacts.phone")
-    country = col(c.country_column, "contacts.country_column") if c.country_column else None
+    phone = col(c.phone, "contacts", "phone")
+    country = col(c.country_column, "contacts", "country_column") if c.country_column else None
     include = {
-        col(k, f"contacts.include_when.{k}"): frozenset(norm(v) for v in vs)
+        col(k, "contacts", "include_when", k): frozenset(norm(v) for v in vs)
         for k, vs in c.include_when.items()
     }
     skip = {
-        col(k, f"contacts.skip_when.{k}"): frozenset(norm(v) for v in vs)
+        col(k, "contacts", "skip_when", k): frozenset(norm(v) for v in vs)
         for k, vs in c.skip_when.items()
     }
     variables = []
     for name, spec in c.variables().items():
-        path = f"contacts.prompt_variables.{name}"
+        path = ("contacts", "prompt_variables", name)
         template = spec.template
         if template is not None:
             template = _TEMPLATE_FIELD.sub(_resolver(col, path), template)
-        column = col(spec.column, path) if spec.column is not None else None
+        column = col(spec.column, *path) if spec.column is not None else None
         variables.append(_Var(name, column, spec.value, template, spec.required))
     if missing:
-        raise ConfigError(
-            f"{where}: the mapping names columns the source lacks: {'; '.join(missing)} "
-            f"(headers found: {', '.join(repr(h) for h in headers) or 'none'})",
-            [
-                f"{where}: {m} is not in the source (headers found: {', '.join(headers)})"
-                for m in missing
-            ],
+        matched = any(norm(name) in by_norm for name in columns_read(mapping))
+        found = _headers_shown(headers, matched=matched)
+
+        def line(field_path: tuple[str, ...], name: str) -> str:
+            at = locate(*field_path) if locate else f"{where}: {'.'.join(field_path)}"
+            return f"{at}: no column {name!r} in {where} ({found})"
+
+        problems = [line(p, n) for p, n in missing]
+        raise ConfigError(problems[0] if len(problems) == 1 else "; ".join(problems), problems)
+    return ResolvedMapping(
+        phone, country, c.default_region, include, skip, tuple(variables), c.extensions
+    )
+
+
+def _headers_shown(headers: Sequence[str], *, matched: bool) -> str:
+    """The headers for an error, capped; none at all when the first line matched nothing,
+    since that file is likely not the source (a key file, /etc/shadow) and errors travel."""
+    if not matched:
+        return (
+            "none of the mapping's columns is in its first line: check source.path and "
+            "that the file starts with its header row"
         )
-    return ResolvedMapping(phone, country, c.default_region, include, skip, tuple(variables))
+    shown = ", ".join(header_text(headers))
+    return f"headers: {shown or 'none'}"
 
 
-def _resolver(col: Callable[[str, str], str], path: str) -> Callable[[re.Match[str]], str]:
+def _resolver(col: Callable[..., str], path: tuple[str, ...]) -> Callable[[re.Match[str]], str]:
     def sub(m: re.Match[str]) -> str:
-        return "{" + col(m.group(1), path) + "}"
+        return "{" + col(m.group(1), *path) + "}"
 
     return sub
-
-
-def parse_phone(text: str, region: str | None) -> tuple[str | None, str | None, str | None]:
-    """Phone text -> (E.164, None, None) or (None, reason code, sentence). Never guesses."""
-    raw = text.strip()
-    if not raw:
-        return None, MISSING_PHONE, "The phone cell is empty."
-    if _SCIENTIFIC.match(raw):
-        return (
-            None,
-            INVALID_PHONE,
-            (
-                f"{raw!r} is in scientific notation and its digits are lost; "
-                "format the column as text and type the number again."
-            ),
-        )
-    if _SEVERAL.search(raw):
-        return None, INVALID_PHONE, f"{raw!r} holds more than one number; keep one per row."
-    if _LETTERS.search(raw):
-        return None, INVALID_PHONE, f"{raw!r} contains text; write digits only."
-    compact = _PUNCT.sub("", raw)
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    if compact.startswith("+"):
-        return _valid(compact, None, raw)
-    if not compact.isdigit():
-        return None, INVALID_PHONE, f"{raw!r} is not a phone number."
-    if region is None:
-        return (
-            None,
-            INVALID_PHONE,
-            (
-                f"{raw!r} has no country code; write it as +<country> or set "
-                "contacts.default_region or a country column."
-            ),
-        )
-    e164, reason, message = _valid(compact, region, raw)
-    if e164 is not None:
-        return e164, None, None
-    # A sheet that stores numbers as numbers drops a leading '+' or national '0'.
-    candidates = {c for c in (_try("+" + compact, None), _try("0" + compact, region)) if c}
-    if len(candidates) == 1:
-        return candidates.pop(), None, None
-    if len(candidates) > 1:
-        return (
-            None,
-            INVALID_PHONE,
-            (
-                f"{raw!r} could be {' or '.join(sorted(candidates))}; "
-                "write it with its +country code."
-            ),
-        )
-    return None, reason, message
-
-
-def _try(text: str, region: str | None) -> str | None:
-    e164, _, _ = _valid(text, region, text)
-    return e164
-
-
-def _valid(text: str, region: str | None, raw: str) -> tuple[str | None, str | None, str | None]:
-    try:
-        num = phonenumbers.parse(text, region)
-    except NumberParseException:
-        return None, INVALID_PHONE, f"{raw!r} is not a phone number."
-    if phonenumbers.is_valid_number(num):
-        return phonenumbers.format_number(num, PhoneNumberFormat.E164), None, None
-    why = phonenumbers.is_possible_number_with_reason(num)
-    if why == ValidationResult.TOO_SHORT:
-        return None, INVALID_PHONE, f"{raw!r} is too short to be a phone number."
-    if why == ValidationResult.TOO_LONG:
-        return None, INVALID_PHONE, f"{raw!r} is too long to be a phone number."
-    where = phonenumbers.region_code_for_number(num) or region or "its country"
-    return None, INVALID_PHONE, f"{raw!r} is not a valid number in {where}."
 
 
 def _matches(values: MappingT[str, str], rules: dict[str, frozenset[str]]) -> dict[str, bool]:
@@ -231,6 +184,8 @@ def map_row(rm: ResolvedMapping, row: Row) -> Contact | Rejection | None:
     def reject(reason: str, message: str, e164: str | None = None) -> Rejection:
         return Rejection(key, row.line, phone_input, reason, message, e164)
 
+    if row.problem:  # the source could not read it whole (a cell over the size limit)
+        return reject(UNREADABLE_ROW, row.problem)
     hit = [col for col, ok in _matches(values, rm.skip).items() if ok]
     if hit:
         return reject(DO_NOT_CALL, f"Skipped: {hit[0]!r} is {values.get(hit[0], '').strip()!r}.")
@@ -244,7 +199,7 @@ def map_row(rm: ResolvedMapping, row: Row) -> Contact | Rejection | None:
                     f"Country {country!r} is not an ISO 3166 code; write FR, US, GB, ...",
                 )
             region = country
-    e164, reason, message = parse_phone(phone_input, region)
+    e164, reason, message = parse_phone(phone_input, region, rm.extensions)
     if e164 is None:
         return reject(reason or INVALID_PHONE, message or "Not a phone number.")
     variables: dict[str, str] = {}

@@ -115,6 +115,11 @@ class Metrics:
         self.reloads = Counter(
             "revox_sync_reloads", "SIGHUP reloads, by result", ["result"], registry=r
         )
+        self.config_problems = Gauge(
+            "revox_sync_config_problems",
+            "Mapping files that could not be loaded (a running team keeps its last good one)",
+            registry=r,
+        )
 
     def observe_tick(
         self, team: str, result: str, seconds: float, summary: TickSummary | None

@@ -20,8 +20,20 @@ def _pick(wb: WriteBack, results: dict[str, str]) -> dict[str, str]:
     return {col: results[name] for name, col in wb.targets().items() if name in results}
 
 
+def _status_with_reason(wb: WriteBack, status: str, reason: str) -> str:
+    """Without an `error` column the status cell carries the reason ("rejected: why"):
+    a person looking at the row must see why it was not called."""
+    return status if "error" in wb.targets() else f"{status}: {reason}"
+
+
+def shows_no_submission(status_cell: str) -> bool:
+    """Whether a status cell is one we write for a row that was never submitted."""
+    return status_cell.split(":", 1)[0].strip() in ("rejected", "failed")
+
+
 def rejected_values(wb: WriteBack, rej: Rejection) -> dict[str, str]:
-    return _pick(wb, {"status": "rejected", "error": f"{rej.reason}: {rej.message}"})
+    why = f"{rej.reason}: {rej.message}"
+    return _pick(wb, {"status": _status_with_reason(wb, "rejected", why), "error": why})
 
 
 def submitted_values(wb: WriteBack, campaign_id: str) -> dict[str, str]:
@@ -29,7 +41,7 @@ def submitted_values(wb: WriteBack, campaign_id: str) -> dict[str, str]:
 
 
 def failed_values(wb: WriteBack, message: str) -> dict[str, str]:
-    return _pick(wb, {"status": "failed", "error": message})
+    return _pick(wb, {"status": _status_with_reason(wb, "failed", message), "error": message})
 
 
 @dataclass(frozen=True)

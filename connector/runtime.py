@@ -13,8 +13,8 @@ from connector.config import LoadedMapping
 from connector.dnc import DncStore
 from connector.engine import Engine
 from connector.errors import ConfigError
-from connector.generations import parse_generation
-from connector.revox import DEFAULT_BASE_URL, Generation, RevoxClient
+from connector.revox import DEFAULT_BASE_URL, RevoxClient
+from connector.settings import Settings
 from connector.sources import open_source
 from connector.state import StateStore, state_path
 
@@ -51,17 +51,16 @@ def open_team(loaded: LoadedMapping, state_dir: Path, env: Mapping[str, str]) ->
     revox = revox_client(env)
     source = open_source(loaded, env)
     state = StateStore(state_path(state_dir, loaded.mapping.team))
-    settle = float(env.get("REVOX_SYNC_POST_SETTLE_SECONDS") or 120)
-    gen = pinned_generation(env)
+    settings = Settings.from_env(env)
     base_url = env.get("REVOX_BASE_URL") or DEFAULT_BASE_URL
     dnc = DncStore.for_account(state_dir, base_url, env.get("REVOX_API_KEY", ""))
-    engine = Engine(loaded, source, revox, state, settle_seconds=settle, generation=gen, dnc=dnc)
+    engine = Engine(
+        loaded,
+        source,
+        revox,
+        state,
+        settle_seconds=settings.post_settle_seconds,
+        generation=settings.api_generation,
+        dnc=dnc,
+    )
     return Team(loaded, engine)
-
-
-def pinned_generation(env: Mapping[str, str]) -> Generation | None:
-    """REVOX_API_GENERATION (seed|current) skips detection; unset, the first create tells."""
-    try:
-        return parse_generation(env.get("REVOX_API_GENERATION"), "REVOX_API_GENERATION")
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc

@@ -22,7 +22,8 @@ SourceConfig = Annotated[
 
 
 def _csv(cfg: Any, loaded: LoadedMapping, env: Mapping[str, str]) -> Source:
-    return CsvSource(cfg, base_dir=loaded.base_dir)
+    origin = loaded.locate("source", "path") if loaded.lines else None
+    return CsvSource(cfg, base_dir=loaded.base_dir, origin=origin)
 
 
 def _sheets(cfg: Any, loaded: LoadedMapping, env: Mapping[str, str]) -> Source:

@@ -134,7 +134,8 @@ def test_unreachable_revox_is_a_clear_error(tmp_path: Path) -> None:
     proc = run(
         tmp_path, "check", env={"REVOX_API_KEY": "k", "REVOX_BASE_URL": "http://127.0.0.1:9"}
     )
-    assert proc.returncode == 1 and proc.stderr.startswith("error: Revox GET /campaigns")
+    # check asks GET /auth-status first now (issue 11, item 10)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: Revox GET /auth-status")
 
 
 @pytest.mark.slow

@@ -115,5 +115,5 @@ def test_missing_columns_listed_with_headers_found(tmp_path: Path) -> None:
         resolve(m, HEADERS, "x.csv")  # type: ignore[arg-type]
     text = str(err.value)
     assert "'Pays'" in text and "'Firm'" in text
-    assert "headers found: 'First name', 'Company'" in text
+    assert "(headers: First name, Company" in text
     assert len(err.value.problems) == 2

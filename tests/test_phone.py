@@ -61,7 +61,8 @@ CASES = [
     ("0612345678", None, INVALID_PHONE),  # no region and no +country
     ("+", "FR", INVALID_PHONE),
     ("++33612345678", "FR", "+33612345678"),  # a doubled '+' is still unambiguous
-    ("tel: 06 12 34 56 78", "FR", INVALID_PHONE),
+    # a tel: link (RFC 3966) is read as the number it holds (rejected before issue 11)
+    ("tel: 06 12 34 56 78", "FR", "+33612345678"),
 ]
 
 
@@ -90,3 +91,76 @@ def test_ambiguous_recovery_is_not_guessed() -> None:
     assert reason == INVALID_PHONE
     assert "+4722162547" in str(message)
     assert "+3904722162547" in str(message)
+
+
+# --- issue 11, item 11: rows read as a person wrote them ------------------------------------
+
+READ_AS_WRITTEN = [
+    # a slash between parts that are not numbers on their own is punctuation
+    ("030/62909982", "DE", "+493062909982"),
+    ("030 / 62909982", "DE", "+493062909982"),
+    ("0151/23456789", "DE", "+4915123456789"),
+    # tel: URIs copied from a CRM, with or without parameters
+    ("tel:+44-20-7946-0958", None, "+442079460958"),
+    ("TEL:+44-20-7946-0958", "FR", "+442079460958"),
+    ("tel:+33-1-59-00-00-00;phone-context=example.com", None, "+33159000000"),
+    # visual separators: dots, dashes of any kind, parentheses, no-break and thin spaces
+    ("06\u00a012\u00a034\u00a056\u00a078", "FR", "+33612345678"),
+    ("06\u202f12\u202f34\u202f56\u202f78", "FR", "+33612345678"),
+    ("+44 (0)20 7946\u20110958", None, "+442079460958"),
+    ("(030) 62909982", "DE", "+493062909982"),
+    ("+1 (202) 555\u20130143", None, "+12025550143"),
+]
+
+
+@pytest.mark.parametrize(("text", "region", "expected"), READ_AS_WRITTEN)
+def test_cells_read_as_written(text: str, region: str | None, expected: str) -> None:
+    assert parse_phone(text, region) == (expected, None, None)
+
+
+SEVERAL = [
+    ("06 12 34 56 78 / 06 98 76 54 32", "FR"),
+    ("030 62909982 / 0151 23456789", "DE"),
+    ("+44 20 7946 0958, +33 1 59 00 00 00", None),
+    ("0612345678 or 0698765432", "FR"),
+    ("0612345678 ou 0698765432", "FR"),
+]
+
+
+@pytest.mark.parametrize(("text", "region"), SEVERAL)
+def test_two_plausible_numbers_are_still_two(text: str, region: str | None) -> None:
+    e164, reason, message = parse_phone(text, region)
+    assert (e164, reason) == (None, INVALID_PHONE)
+    assert "more than one number" in str(message)
+
+
+EXTENSIONS = [
+    ("+33 1 59 00 00 00 ext. 12", None, "+33159000000"),
+    ("(202) 555-0143 x12", "US", "+12025550143"),
+    ("202-555-0143x12", "US", "+12025550143"),
+    ("tel:+1-202-555-0143;ext=12", None, "+12025550143"),
+    ("+12025550143;ext=12", None, "+12025550143"),
+    ("01 59 00 00 00 poste 12", "FR", "+33159000000"),
+    ("020 7946 0958 extension 4", "GB", "+442079460958"),
+]
+
+
+@pytest.mark.parametrize(("text", "region", "main"), EXTENSIONS)
+def test_extensions_are_rejected_with_a_sentence(text: str, region: str | None, main: str) -> None:
+    e164, reason, message = parse_phone(text, region)
+    assert (e164, reason) == (None, INVALID_PHONE)
+    assert "extensions cannot be dialled" in str(message)
+    assert "contacts.extensions: call_main_number" in str(message)
+
+
+@pytest.mark.parametrize(("text", "region", "main"), EXTENSIONS)
+def test_extensions_call_the_main_number_when_the_mapping_allows(
+    text: str, region: str | None, main: str
+) -> None:
+    assert parse_phone(text, region, "call_main_number") == (main, None, None)
+
+
+def test_words_that_end_like_an_extension_are_still_text() -> None:
+    e164, reason, message = parse_phone("fax 0159000000", "FR")
+    assert (e164, reason) == (None, INVALID_PHONE)
+    assert "contains text" in str(message)

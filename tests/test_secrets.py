@@ -287,7 +287,7 @@ def test_every_command_ran_as_expected(deployment: Deployment) -> None:
     assert all(t["outbox"] == 0 and t["open_campaigns"] == 0 for t in status)
     assert len(d.sf.records("Task")) == 4
     rc, _, err = d.outputs["check, wrong Revox key"]
-    assert rc == 3 and err.startswith("auth error: Revox GET /campaigns: HTTP 401")
+    assert rc == 3 and err.startswith("auth error: Revox GET /auth-status: HTTP 401")
     rc, _, err = d.outputs["sync, wrong Salesforce password"]
     assert rc == 3 and "Salesforce refused the login" in err
     assert d.outputs["run"][0] == 0
