@@ -115,7 +115,7 @@ class Engine:
         writes: dict[str, dict[str, str]] = {}
         fresh = self._fresh()
         classified = self.classified()  # reads the headers: _status_header needs them
-        self._key_column_present(fresh)
+        self._key_column_present()
         status_col = self._status_header()
         marks = self._our_columns() if fresh else []
         orphans: list[str] = []
@@ -192,15 +192,19 @@ class Engine:
         self.state.commit()
         return [c for c in news if c.to_phone_number not in stopped]
 
-    def _key_column_present(self, fresh: bool) -> None:
+    def _key_column_present(self) -> None:
         """A key column gone (renamed for a tick) is a configuration error, not new rows.
 
         Without it every row would look keyless (new keys, a second key column) and every
         pending result would look like a row gone. Nothing is assigned or written back.
         """
         col = self.source.key_column
-        if col is None or fresh or any(norm(h) == norm(col) for h in self.headers):
-            return
+        if (
+            col is None
+            or not self.state.count("r")
+            or any(norm(h) == norm(col) for h in self.headers)
+        ):
+            return  # no row keyed yet (a first tick may be cut before its keys were written)
         raise ConfigError(
             f"team {self.m.team}: source.key_column: the column {col!r} that holds every row's "
             "key is missing from the source; rename the column back (nothing was sent or "

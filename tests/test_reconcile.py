@@ -39,7 +39,7 @@ def other_team(tmp: Path, sb: Sandbox, n: int) -> int:
 
 
 def tags(sb: Sandbox, t: Team) -> Counter[str]:
-    names = [c.name for c in t.engine.revox.list_campaigns()]
+    names = [c.name for c in t.engine.revox.list_campaigns().campaigns]
     return Counter((parse_marker(n) or ("none", ""))[0] for n in names)
 
 
@@ -93,7 +93,7 @@ def test_rebuild_adopts_only_this_teams_campaigns(tmp_path: Path) -> None:
         report = rebuild(t.engine.m, t.engine.source, t.engine.revox, t.state)
         assert (report.campaigns, report.rows, report.other_teams) == (2, 10, 2)
         own = {cid for cid, _ in t.state.scan("c")}
-        mine = {c.id for c in t.engine.revox.list_campaigns() if team_tag("t1") in c.name}
+        mine = {c.id for c in t.engine.revox.list_campaigns().campaigns if team_tag("t1") in c.name}
         assert own == mine
         t.state.close()
 

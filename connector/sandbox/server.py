@@ -147,6 +147,16 @@ class Sandbox:
         self._api.paged_rows = value
 
     @property
+    def assistants(self) -> frozenset[str] | None:
+        """The assistant ids this account has (None: every well-formed UUID)."""
+        return self._api.assistants
+
+    @assistants.setter
+    def assistants(self, value: Collection[str] | None) -> None:
+        with self._lock:
+            self._api.assistants = None if value is None else frozenset(value)
+
+    @property
     def _model(self) -> RevoxModel:
         return self._api_model
 
