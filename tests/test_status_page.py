@@ -16,6 +16,7 @@ import pytest
 from connector import status_page
 from connector.cli import main
 from connector.health import Board, HealthServer
+from connector.logs import Redactor
 from connector.metrics import Metrics
 from tests.test_control import CONTROL, E164
 from tests.test_control import team as team
@@ -56,7 +57,7 @@ def test_status_json_and_page_agree(team: Any, gen: Any, capsys: Any) -> None:
     page = status_page.render_html([report])
     assert figures(page) == expected(report)
     assert "<script" not in page and "name=viewport" in page
-    server = HealthServer("127.0.0.1:0", Board(), Metrics(), lambda: page)
+    server = HealthServer("127.0.0.1:0", Board(Redactor([])), Metrics(), lambda: page)
     server.start()
     try:
         got = httpx.get(f"http://127.0.0.1:{server.port}/", timeout=5)
