@@ -229,4 +229,6 @@ class RowControl:
                 continue
             out.append(Contact(key, c.row.line, mapped.phone_input, phone, mapped.prompt_variables))
         self.state.commit()
+        if out:
+            failpoints.hit("after_requeue")  # due rows chosen, their batch not journalled yet
         return out
