@@ -34,19 +34,21 @@ class Clock:
 
 
 class Team:
-    def __init__(self, tmp: Path, sb: Sandbox, n: int, extra: str, dedupe: str = "") -> None:
+    def __init__(
+        self, tmp: Path, sb: Sandbox, n: int, extra: str, dedupe: str = "", team: str = "t1"
+    ) -> None:
         self.tmp, self.sb, self.clock = tmp, sb, Clock()
         write_csv(
             tmp / "leads.csv", ["Name", "Phone", "Action"], [[f"P{i}", FR[i], ""] for i in range(n)]
         )
-        text = mapping_yaml(extra=extra)
+        text = mapping_yaml(team, extra=extra)
         if dedupe:
             text = text.replace(
                 "  default_region: FR\n", f"  default_region: FR\n  dedupe: {dedupe}\n"
             )
         (tmp / "t1.yaml").write_text(text)
         loaded = load_mapping(tmp / "t1.yaml")
-        self.state = StateStore(tmp / "state" / "t1.sqlite")
+        self.state = StateStore(tmp / "state" / f"{team}.sqlite")
         self.revox = RevoxClient(API_KEY, sb.url, sleep=lambda s: None, timeout=2.0)
         self.engine = Engine(
             loaded, open_source(loaded, {}), self.revox, self.state, clock=self.clock
@@ -202,3 +204,25 @@ def test_dedupe_within_and_call_again(team: Any, gen: Generation) -> None:
     assert t.rows["P2"]["Action"].startswith("called again")
     assert t.calls_of(E164[1]) == 1
     assert "do-not-call" in t.rows["P1"]["Revox error"]
+
+
+def test_number_another_team_called_is_skipped_naming_its_campaign(tmp_path: Path) -> None:
+    """Current generation: the account's phone history shows another team's recent call."""
+    with Sandbox(API_KEY, generation="current") as sb:
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        a = Team(tmp_path / "a", sb, 2, CONTROL, team="ta")
+        b = Team(tmp_path / "b", sb, 1, CONTROL, dedupe="{within: 30d}", team="tb")  # P0: FR[0]
+        for t in (a, b):
+            t.clock.now = datetime.now(UTC)
+        a.tick()
+        a.settle()
+        b.add("Fresh", FR[30])
+        b.tick()
+        assert a.calls_of(E164[0]) == 1 and a.calls_of(E164[30]) == 1
+        row = b.rows["P0"]
+        assert row["Revox status"].startswith("rejected")
+        assert "duplicate_phone" in row["Revox error"] and "ta " in row["Revox error"]
+        for t in (a, b):
+            t.state.close()
+            t.revox.close()
