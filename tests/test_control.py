@@ -226,3 +226,21 @@ def test_number_another_team_called_is_skipped_naming_its_campaign(tmp_path: Pat
         for t in (a, b):
             t.state.close()
             t.revox.close()
+
+
+@pytest.mark.parametrize("gen", ["seed", "current"])
+def test_call_again_calls_once_per_mark(team: Any, gen: Generation) -> None:
+    t = team(gen, 2)
+    t.tick()
+    t.settle()
+    t.edit("P0", Action="Call again")
+    t.tick()
+    assert t.calls_of(E164[0]) == 2
+    t.settle()
+    t.clock.now += timedelta(hours=3)
+    t.settle()
+    assert t.calls_of(E164[0]) == 2 and t.calls_of(E164[1]) == 1
+    row = t.rows["P0"]
+    assert row["Action"].startswith("called again")
+    assert row["Revox status"] in ("completed", "errored")
+    assert int(row["Attempts"]) >= 2  # both rounds counted
