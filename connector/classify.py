@@ -7,7 +7,7 @@ source streams through in bounded memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from typing import Literal
@@ -40,10 +40,15 @@ class Classified:
 
 
 def classify(
-    rm: ResolvedMapping, rows: Iterable[Row], state: StateStore, dnc: DncStore | None = None
+    rm: ResolvedMapping,
+    rows: Iterable[Row],
+    state: StateStore,
+    dnc: DncStore | None = None,
+    expired: Callable[[Record], bool] | None = None,
 ) -> Iterator[Classified]:
     """Map every row and check it against the team's state, the account's do-not-call list
-    and the rows before it."""
+    and the rows before it. ``expired``: whether a number's owner (p:) is too old to count
+    as a duplicate any more (contacts.dedupe)."""
     seen_keys: set[str] = set()
     seen_phones: dict[str, int] = {}
     it = iter(rows)
@@ -73,6 +78,8 @@ def classify(
         if dnc is not None:
             stopped.update(dnc.which(phones))
         owners = state.get_many("p", phones)
+        if expired is not None:
+            owners = {p: o for p, o in owners.items() if not expired(o)}
         for row, verdict, m in zip(chunk, done, mapped, strict=True):
             rec = known.get(row.key) if row.key else None
             if verdict is not None:

@@ -16,14 +16,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from connector import __version__
+from connector import __version__, status_page
 from connector.check import check
 from connector.config import LoadedMapping, json_schema, load_all, mapping_files
 from connector.engine import Engine
 from connector.errors import AuthError, ConfigError, ConnectorError, TeamBusy
 from connector.lock import TeamLock
 from connector.logs import Redactor, TextFormatter, secret_values
-from connector.outbox import parked
 from connector.revox import RevoxClient
 from connector.runtime import open_team
 from connector.settings import Settings
@@ -211,19 +210,7 @@ def cmd_sync(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def team_status(ctx: Context, team: str) -> dict[str, object]:
-    path = state_path(ctx.state_dir, team)
-    if not path.exists():
-        return {"team": team, "rows": {}, "open_campaigns": 0, "outbox": 0, "last_tick": None}
-    with StateStore(path, readonly=True) as st:
-        return {
-            "team": team,
-            "rows": st.row_counts(),
-            "open_campaigns": sum(1 for _, c in st.scan("c") if c["state"] == "open"),
-            "outbox": st.count("o"),
-            "parked": sum(1 for _, r in st.scan("o") if parked(r)),
-            "do_not_call": st.count("d"),
-            "last_tick": st.meta("last_tick"),
-        }
+    return status_page.team_status(ctx.state_dir, team)
 
 
 def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
@@ -244,6 +231,10 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
             print(
                 f"{r['team']}: rows {json.dumps(rows)}, open campaigns {r['open_campaigns']}, "
                 f"outbox {r['outbox']} (parked {r.get('parked', 0)}), last tick {when}"
+            )
+            print(
+                f"  calls in progress {r['calls_in_progress']}, callbacks due "
+                f"{r['callbacks_due']} (waiting {r['callbacks_waiting']}), stopped {r['stopped']}"
             )
             if isinstance(last, dict) and last.get("errors"):
                 print(f"  last errors: {ctx.redactor.redact('; '.join(last['errors']))}")

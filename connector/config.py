@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from connector.errors import ConfigError
+from connector.policy import Callbacks, Control, Dedupe
 from connector.sources import SourceConfig
 from connector.yaml_lines import duplicate_keys, first_alias, line_index
 
@@ -130,6 +131,9 @@ class Contacts(_Strict):
         "reject",
         description="A number with an extension (ext. 12, x12): reject the row (default), "
         "or call the main number without the extension",
+    )
+    dedupe: Dedupe | None = Field(
+        None, description="A number submitted once is a duplicate for this long (default: forever)"
     )
 
     @field_validator("default_region")
@@ -255,6 +259,10 @@ class Mapping(_Strict):
     campaign: CampaignSettings
     write_back: WriteBack = WriteBack(
         columns={"status": "Revox status", "outcome": "Outcome", "error": "Revox error"}
+    )
+    control: Control | None = Field(None, description="A column that stops or re-arms a row")
+    callbacks: Callbacks | None = Field(
+        None, description="Call back a requested_callback_later row (off unless given)"
     )
 
     @field_validator("team")

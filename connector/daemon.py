@@ -33,7 +33,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from connector import notify
+from connector import notify, status_page
 from connector.config import LoadedMapping, Schedule, load_each, mapping_files
 from connector.errors import AuthError, ConfigError, ConnectorError
 from connector.health import Backoff, Board, HealthServer, Slot
@@ -92,6 +92,12 @@ class Daemon:
         self._pending: list[Entry] = []
         self._t0 = time.monotonic()
 
+    def _status_page(self) -> str:
+        """The HTML status page of every scheduled team (status_page.py)."""
+        teams = sorted(t.team for t in self.board.teams())
+        report = [status_page.team_status(self.state_dir, t) for t in teams]
+        return status_page.render_html(report)
+
     def run(self, http: str | None) -> int:
         """Schedule every valid team, serve until SIGTERM/SIGINT, drain; the exit code."""
         self.signals.install()
@@ -99,7 +105,7 @@ class Daemon:
         try:
             mapping_files(self.mappings)
             if http:
-                server = HealthServer(http, self.board, self.metrics)
+                server = HealthServer(http, self.board, self.metrics, self._status_page)
                 server.start()
                 where = {"event": "http_listening", "address": server.address}
                 log.info("serving /healthz and /metrics on %s", server.address, extra=where)

@@ -17,12 +17,14 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from adapters.base import CallLogger, RowUpdate, Source
+from connector.callbacks import ResultHook, elsewhere
 from connector.classify import DUPLICATE_KEY, Classified, classify
 from connector.config import LoadedMapping
+from connector.control import RowControl
 from connector.dnc import DncStore
 from connector.errors import ConfigError, RetryableError
 from connector.journal import Journal, digest
-from connector.mapping import DO_NOT_CALL, Contact, Rejection, norm, resolve
+from connector.mapping import DO_NOT_CALL, Contact, Rejection, ResolvedMapping, norm, resolve
 from connector.outbox import Outbox, ordered
 from connector.poller import Poller
 from connector.results import rejected_values, shows_no_submission
@@ -66,13 +68,24 @@ class Engine:
         log_calls = self.m.write_back.log_call_task and isinstance(source, CallLogger)
         self.outbox = Outbox(self.m, state)
         self.poller = Poller(self.m, state, revox, self.journal, log_calls)
+        self.control = RowControl(self.m, state, revox, self.journal, clock)
+        self.poller.hook = ResultHook(self.m, state, clock)
+        self.resolved: ResolvedMapping | None = None
 
     def classified(self) -> Iterator[Classified]:
         """Every row with what a tick would do with it (also used by `preview`)."""
         self.headers = self.source.headers()
         rm = resolve(self.m, self.headers, self.source.describe(), self.loaded.locate)
         self.phone_header = rm.phone
-        return classify(rm, self.source.read_rows(), self.state, self.journal.dnc)
+        self.resolved = rm
+        return classify(rm, self.source.read_rows(), self.state, self.journal.dnc, self._expired)
+
+    def _expired(self, owner: Record) -> bool:
+        """contacts.dedupe: a number submitted longer ago than `within` is free again."""
+        dd, at = self.m.contacts.dedupe, owner.get("at")
+        if dd is None or not at:
+            return False  # default: a duplicate forever (and numbers stored without a time)
+        return bool(self.clock() - datetime.fromisoformat(str(at)) > dd.window)
 
     def tick(self, *, dry_run: bool = False) -> TickSummary:
         """One pass over the team; per-step errors are in the summary, fatal ones raise."""
@@ -98,6 +111,10 @@ class Engine:
         news = self._screen(news, s)
         s.new = len(news)
         self.journal.submit(news, s)
+        if self.control.active:
+            self.control.apply(s)
+            again = self._screen(self.control.requeue(self.resolved, s), s)
+            self.journal.submit(again, s, again=True)
         self.poller.poll(s)
         self.outbox.flush(self.source, s)
         s.open_campaigns = sum(1 for _, c in self.state.scan("c") if c["state"] == "open")
@@ -115,6 +132,7 @@ class Engine:
         writes: dict[str, dict[str, str]] = {}
         fresh = self._fresh()
         classified = self.classified()  # reads the headers: _status_header needs them
+        self.control.begin(self.headers)
         self._key_column_present()
         status_col = self._status_header()
         marks = self._our_columns() if fresh else []
@@ -122,6 +140,7 @@ class Engine:
         rejected: list[tuple[str, Rejection, Record | None]] = []
         for c in classified:
             s.read += 1
+            c = self.control.look(c)
             key = c.row.key
             shown = c.row.values.get(status_col, "").strip() if status_col else ""
             if c.status == "new" and shown and not shows_no_submission(shown):
@@ -176,11 +195,15 @@ class Engine:
         except RetryableError as exc:
             s.errors.append(f"reading the phone history before submitting: {exc} (sent next tick)")
             return []
-        if not stopped:
+        others = elsewhere(self.m, self.journal.launcher.history, news, self.clock())
+        if not stopped and not others:
             return news
         writes: dict[str, dict[str, str]] = {}
         for c in news:
-            if c.to_phone_number in stopped:
+            if c.key in others:
+                self._record_rejection(c.key, others[c.key], self.state.row(c.key), writes)
+                s.rejected += 1
+            elif c.to_phone_number in stopped:
                 msg = (
                     f"{c.to_phone_number} asked not to be called again (Revox's phone history "
                     "marks it do-not-contact); it is never submitted."
@@ -190,7 +213,7 @@ class Engine:
                 s.rejected += 1
         self.state.queue_writes(writes)
         self.state.commit()
-        return [c for c in news if c.to_phone_number not in stopped]
+        return [c for c in news if c.to_phone_number not in stopped and c.key not in others]
 
     def _key_column_present(self) -> None:
         """A key column gone (renamed for a tick) is a configuration error, not new rows.

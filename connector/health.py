@@ -229,6 +229,8 @@ def parse_address(text: str) -> tuple[str, int]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
+    page: Callable[[], str] | None = None
+
     def __init__(self, address: tuple[str, int], board: Board, metrics: Metrics) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -250,8 +252,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/metrics":
             payload, ctype = self.server.metrics.render()
             self._send(200, payload, ctype)
+        elif path == "/" and self.server.page is not None:
+            self._send(200, self.server.page().encode(), "text/html; charset=utf-8")
         else:
-            self._send(404, b'{"error": "try /healthz or /metrics"}\n', "application/json")
+            self._send(404, b'{"error": "try /, /healthz or /metrics"}\n', "application/json")
 
     def _send(self, code: int, payload: bytes, ctype: str) -> None:
         self.send_response(code)
@@ -265,8 +269,11 @@ class _Handler(BaseHTTPRequestHandler):
 class HealthServer:
     """/healthz and /metrics on one address, served from a daemon thread."""
 
-    def __init__(self, address: str, board: Board, metrics: Metrics) -> None:
+    def __init__(
+        self, address: str, board: Board, metrics: Metrics, page: Callable[[], str] | None = None
+    ) -> None:
         self._server = _Server(parse_address(address), board, metrics)
+        self._server.page = page  # the status page at / (status_page.py)
         self.address = f"{address.rpartition(':')[0] or '127.0.0.1'}:{self.port}"
         self._thread = threading.Thread(  # a short poll: shutdown() waits for one
             target=self._server.serve_forever, args=(0.1,), name="health-http", daemon=True

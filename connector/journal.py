@@ -116,11 +116,13 @@ class Journal:
         return digest({"phone": to_phone_number, "vars": json.dumps(variables), "c": settings})
 
     # submitting -----------------------------------------------------------------------
-    def submit(self, news: list[Contact], s: TickSummary) -> None:
-        """Batch the contacts (campaign.max_contacts) and send each batch."""
+    def submit(self, news: list[Contact], s: TickSummary, *, again: bool = False) -> None:
+        """Batch the contacts (campaign.max_contacts) and send each batch. ``again``: rows
+        called before (callback, call again) get a batch id of their own."""
         size = self.m.campaign.max_contacts
         for i in range(0, len(news), size):
             chunk = news[i : i + size]
+            now = self.clock().isoformat()
             seq = int(self.state.meta("batch_seq", 0)) + 1
             name = self.m.campaign.name.format(
                 team=self.m.team, date=self.clock().date().isoformat(), batch=seq
@@ -130,17 +132,23 @@ class Journal:
                 for c in chunk
             ]
             for c in chunk:
-                self.state.put("p", c.to_phone_number, {"key": c.key})
+                self.state.put("p", c.to_phone_number, {"key": c.key, "at": now})
             self.state.set_meta("batch_seq", seq)
-            bid, rec = self._intent([c.key for c in chunk], contacts, name, 0)
+            salt = f"#{seq}" if again else ""
+            bid, rec = self._intent([c.key for c in chunk], contacts, name, 0, salt)
             if not self._send(bid, rec, s):
                 return
 
     def _intent(
-        self, keys: list[str], contacts: list[dict[str, Any]], name: str, refusals: int
+        self,
+        keys: list[str],
+        contacts: list[dict[str, Any]],
+        name: str,
+        refusals: int,
+        salt: str = "",
     ) -> tuple[str, Record]:
         """A new intent for these rows (not yet committed, never sent: `at` is None)."""
-        bid = batch_id(self.m.team, keys)
+        bid = batch_id(self.m.team, [*keys, salt] if salt else keys)
         mark = marker(self.m.team, bid)
         gen = self.generation or "seed"
         body = create_body(gen, self.m.campaign, campaign_name(mark, name), contacts)
@@ -157,6 +165,8 @@ class Journal:
             "at": None,
             "refusals": refusals,
         }
+        if salt:
+            rec["salt"] = salt
         self.state.put("b", bid, rec)
         return bid, rec
 
@@ -219,7 +229,9 @@ class Journal:
         name = rec.get("name") or rec["body"]["name"]
         for group in groups:
             keys = [rec["keys"][i] for i in group]
-            children.append(self._intent(keys, [contacts[i] for i in group], name, refusals))
+            group_contacts = [contacts[i] for i in group]
+            salt = str(rec.get("salt", ""))
+            children.append(self._intent(keys, group_contacts, name, refusals, salt))
         rec.update(state="split", body=None, children=[c for c, _ in children])
         self.state.put("b", bid, rec)
         self.state.commit()  # the children replace the parent in one step

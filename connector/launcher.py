@@ -39,6 +39,11 @@ class Launcher:
     def new_tick(self) -> None:
         self._history = None
 
+    @property
+    def history(self) -> dict[str, PhoneHistoryEntry]:
+        """The phone history read this tick (empty when not read)."""
+        return self._history or {}
+
     def launch(self, cid: str, s: TickSummary) -> None:
         """Send the one launch a current-generation campaign needs; record it."""
         crec = self.state.get("c", cid)

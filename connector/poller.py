@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from adapters.base import CallLog
 from connector import failpoints
+from connector.callbacks import ResultHook
 from connector.config import Mapping
 from connector.errors import NotFoundError, RetryableError
 from connector.journal import Journal, digest
@@ -23,6 +24,7 @@ class Poller:
     ) -> None:
         self.m, self.state, self.revox, self.journal = m, state, revox, journal
         self.log_calls = log_calls
+        self.hook: ResultHook | None = None
 
     def poll(self, s: TickSummary) -> None:
         for cid, crec in list(self.state.scan("c")):
@@ -64,10 +66,14 @@ class Poller:
                 finals += res.final
                 continue
             rec = known.get(key) or {"state": "submitted"}
+            if _moved_on(rec, crec):  # called again in a later batch: not this call's row
+                finals += res.final
+                continue
             before = dict(rec)
-            values_digest = digest(res.values)
+            values = res.values if self.hook is None else self.hook.values(key, rec, res, r)
+            values_digest = digest(values)
             if rec.get("result") != values_digest:
-                writes[key] = res.values
+                writes[key] = values
                 rec["result"] = values_digest
                 s.results_written += 1
             if res.do_not_call and r.phone_number:
@@ -92,7 +98,7 @@ class Poller:
             if rec != before:
                 self.state.put("r", key, rec)
         if camp.status == "completed" or camp.is_cancelled:
-            finals += self._never_called(keys, rows, known, writes)
+            finals += self._never_called(keys, rows, known, writes, crec)
         self._opt_outs(ended, writes, s)
         self.state.queue_writes(writes)
         failpoints.hit("mid_poll")
@@ -122,6 +128,7 @@ class Poller:
         rows: list[CampaignRow],
         known: dict[str, Record],
         writes: dict[str, dict[str, str]],
+        crec: Record,
     ) -> int:
         """An ended campaign without a final call for some contacts: say so in their rows."""
         called = {r.row_index for r in rows if r.call is not None and r.call.final}
@@ -134,7 +141,7 @@ class Poller:
                 continue
             ended += 1
             rec = known.get(key) if key else None
-            if rec is not None and rec["state"] != "done":
+            if rec is not None and rec["state"] != "done" and not _moved_on(rec, crec):
                 rec["state"] = "done"
                 self.state.put("r", key, rec)
                 writes[key] = failed_values(self.m.write_back, msg)
@@ -146,7 +153,7 @@ class Poller:
         known = self.state.get_many("r", crec["keys"])
         writes = {}
         for key, rec in known.items():
-            if rec["state"] != "done":
+            if rec["state"] != "done" and not _moved_on(rec, crec):
                 rec["state"] = "done"
                 self.state.put("r", key, rec)
                 writes[key] = failed_values(self.m.write_back, msg)
@@ -154,3 +161,8 @@ class Poller:
         crec["state"] = "deleted"
         self.state.put("c", cid, crec)
         self.state.commit()
+
+
+def _moved_on(rec: Record, crec: Record) -> bool:
+    """The row was re-queued (callback, call again): it belongs to a later batch."""
+    return bool(crec.get("batch") and rec.get("batch") and rec["batch"] != crec["batch"])

@@ -74,3 +74,32 @@ class OutboxRecord(TypedDict):
     line: int | None
     attempts: int
     error: str | None
+
+
+class StopRecord(TypedDict, total=False):
+    """The stop of one batch of a row: intent (journalled) | sent | held | late."""
+
+    batch: str
+    state: Literal["intent", "sent", "held", "late"]
+    call: str
+    at: str
+    note: str
+
+
+class PendingRecord(TypedDict):
+    """A re-queue of a row, valid while the row is still in batch ``from``."""
+
+    kind: Literal["callback", "again"]
+    due: str
+    # "from": the row's batch when scheduled (a keyword: see ControlRecord)
+
+
+class ControlRecord(TypedDict, total=False):
+    """k:<row key>: what the control column and the callbacks policy did to a row."""
+
+    stop: StopRecord
+    pending: PendingRecord
+    callbacks: int  # callbacks scheduled so far (<= callbacks.max)
+    prior: int  # attempts of earlier rounds, added to the attempts column
+    last: int  # attempts of the current round, once final
+    again: str  # the batch a call again re-armed from (once per mark)

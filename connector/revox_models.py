@@ -103,7 +103,10 @@ class PhoneHistoryEntry(_Lenient):
     do_not_contact: bool = False
     count: float = 0
     last_outcome: str | None = None
+    last_called_at: str | None = None
     campaigns: list[dict[str, Any]] = Field(default_factory=list)
+
+    _ts = field_validator("last_called_at", mode="before")(_timestamp)
 
 
 class LaunchResult(_Lenient):
