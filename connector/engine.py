@@ -15,6 +15,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from itertools import chain
 
 from adapters.base import CallLogger, RowUpdate, Source
 from connector.classify import DUPLICATE_KEY, Classified, classify
@@ -69,10 +70,16 @@ class Engine:
 
     def classified(self) -> Iterator[Classified]:
         """Every row with what a tick would do with it (also used by `preview`)."""
+        # The read starts first: a source that reads its header row with the rows (Google
+        # Sheets) then answers headers() from that read, not with a request of its own.
+        rows = iter(self.source.read_rows())
+        first = next(rows, None)
         self.headers = self.source.headers()
         rm = resolve(self.m, self.headers, self.source.describe(), self.loaded.locate)
         self.phone_header = rm.phone
-        return classify(rm, self.source.read_rows(), self.state, self.journal.dnc)
+        if first is not None:
+            rows = chain([first], rows)
+        return classify(rm, rows, self.state, self.journal.dnc)
 
     def tick(self, *, dry_run: bool = False) -> TickSummary:
         """One pass over the team; per-step errors are in the summary, fatal ones raise."""
