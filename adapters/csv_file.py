@@ -127,8 +127,9 @@ class CsvSource:
         best = max(counts, key=lambda d: counts[d])
         return best if counts[best] else ","
 
-    def _records(self) -> Iterator[tuple[list[str], str, str, bool]]:
-        """Yield (cells, raw text, delimiter, bom) for every record, header first."""
+    def _records(self, raw: bool = True) -> Iterator[tuple[list[str], str, str, bool]]:
+        """Yield (cells, raw text, delimiter, bom) for every record, header first; the raw
+        text is "" for the records after the header unless ``raw`` (reading needs no copy)."""
         f, bom = self._open()
         with f:
             try:
@@ -140,13 +141,17 @@ class CsvSource:
             if not first.strip():
                 raise ConfigError(f"{self.path}:1: the CSV has no header row (add one)")
             delim = self._delimiter(first)
-            rec = _Recorder(f)
             header = next(csv.reader([first], delimiter=delim))
             yield header, first, delim, bom
             try:
                 # strict: a stray quote is an error, not every following row eaten into one cell
-                for cells in csv.reader(rec, delimiter=delim, strict=True):
-                    yield cells, rec.take(), delim, bom
+                if raw:
+                    rec = _Recorder(f)
+                    for cells in csv.reader(rec, delimiter=delim, strict=True):
+                        yield cells, rec.take(), delim, bom
+                else:
+                    for cells in csv.reader(f, delimiter=delim, strict=True):
+                        yield cells, "", delim, bom
             except (csv.Error, UnicodeDecodeError) as exc:
                 raise ConfigError(
                     f"{self.path}: cannot parse the CSV: {exc} (fix the file)"
@@ -166,22 +171,26 @@ class CsvSource:
         return header
 
     def read_rows(self) -> Iterator[Row]:
-        records = self._records()
+        records = self._records(raw=False)
         header, _, _, _ = next(records)
         key_idx = _find(header, self.key_column)
+        width = len(header)
         for line, (cells, _raw, _d, _b) in enumerate(records, start=2):
             if not any(c.strip() for c in cells):
                 continue
-            big = [i for i, c in enumerate(cells) if len(c) > MAX_CELL]
             problem = None
-            if big:
+            if max(map(len, cells)) > MAX_CELL:
+                big = [i for i, c in enumerate(cells) if len(c) > MAX_CELL]
                 col = header[big[0]] if big[0] < len(header) else f"column {big[0] + 1}"
                 problem = (
                     f"The cell {col!r} holds {len(cells[big[0]]) // 1024} KiB, over the "
                     f"{MAX_CELL // 1024} KiB a cell may hold; shorten it."
                 )
                 cells = ["" if i in big else c for i, c in enumerate(cells)]
-            values = {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(header)}
+            if len(cells) >= width:
+                values = dict(zip(header, cells, strict=False))
+            else:
+                values = {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(header)}
             key = cells[key_idx].strip() if key_idx is not None and key_idx < len(cells) else ""
             yield Row(key=key or None, values=values, line=line, problem=problem)
 

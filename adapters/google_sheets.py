@@ -248,14 +248,16 @@ class GoogleSheetsSource:
 
     def _write(self, meta: _SheetMeta, updates: Sequence[RowUpdate], report: WriteReport) -> None:
         merged = _merge(updates)
-        header, keys = self._read_header_and_keys(meta)
+        maybe = {n for u in updates if u.expect and u.line is not None for n in u.expect}
+        header, keys, seen = self._read_header_and_keys(meta, maybe)
         known = set(keys)
         expects = {
             u.key: dict(u.expect)
             for u in updates
             if u.expect and u.line is not None and u.key not in known
         }
-        seen = self._read_columns(meta, header, {n for e in expects.values() for n in e})
+        unread = {n for e in expects.values() for n in e if _norm(n) not in seen}
+        seen.update(self._read_columns(meta, header, unread))
         targets, missing = self._locate(meta, merged, keys, expects, seen)
         report.written, report.missing = set(), missing
         if not targets:
@@ -346,20 +348,32 @@ class GoogleSheetsSource:
         self._client.batch_update({"requests": [{"appendDimension": append}]})
         meta.col_count = columns
 
-    def _read_header_and_keys(self, meta: _SheetMeta) -> tuple[_Header, list[str]]:
-        """Fresh header row and key column texts (index = line - 1), in one request."""
+    def _read_header_and_keys(
+        self, meta: _SheetMeta, names: set[str]
+    ) -> tuple[_Header, list[str], dict[str, list[str]]]:
+        """Fresh header row, key column texts (index = line - 1) and the texts of the columns
+        ``names`` (by normalised name; those the last header placed), in one request. A
+        column found elsewhere in the fresh header is left out (the caller reads it)."""
         first = self._config.header_row
-        guess = self._header.column(self._config.key_column) if self._header else None
+        old = self._header
+        guess = old.column(self._config.key_column) if old else None
         ranges = [self._a1(meta, f"{first}:{first}")]
         if guess is not None:
             ranges.append(self._key_range(meta, guess))
+        extra = {_norm(n): c for n in names if old and (c := old.column(n)) is not None}
+        ranges += [self._key_range(meta, c) for c in extra.values()]
         value_ranges = self._client.values_batch_get(ranges, _READ_PARAMS).get("valueRanges", [])
         header_rows = value_ranges[0].get("values") if value_ranges else None
         header = self._parse_header((header_rows or [[]])[0])
         self._header = header
+        seen: dict[str, list[str]] = {}
+        start = 2 if guess is not None else 1
+        for (name, col), vr in zip(extra.items(), value_ranges[start:], strict=False):
+            if header.column(name) == col:  # still that column
+                seen[name] = [cell_text(r[0]).strip() if r else "" for r in vr.get("values") or []]
         key_col = header.column(self._config.key_column)
         if key_col is None:
-            return header, []
+            return header, [], seen
         if key_col == guess and len(value_ranges) > 1:
             column = value_ranges[1].get("values") or []
         else:
@@ -368,7 +382,7 @@ class GoogleSheetsSource:
                 self._client.values_get(self._key_range(meta, key_col), _READ_PARAMS).get("values")
                 or []
             )
-        return header, [cell_text(row[0]).strip() if row else "" for row in column]
+        return header, [cell_text(row[0]).strip() if row else "" for row in column], seen
 
     def _columns(self, header: _Header, rows: list[dict[str, str]]) -> dict[str, int]:
         """Column number of every name in ``rows``; unknown names go after the header's end."""

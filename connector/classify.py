@@ -7,16 +7,25 @@ source streams through in bounded memory.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from typing import Literal
+
+import phonenumbers
 
 from adapters.base import Row
 from connector.dnc import DncStore
 from connector.mapping import (
     DO_NOT_CALL,
     DUPLICATE_PHONE,
+    INVALID_PHONE,
+    MISSING_PHONE,
+    MISSING_VARIABLE,
+    TEMPLATE_FIELD,
+    UNREADABLE_ROW,
     Contact,
     Rejection,
     ResolvedMapping,
@@ -26,8 +35,42 @@ from connector.state import Record, StateStore
 
 DUPLICATE_KEY = "duplicate_key"
 SUBMITTED_STATES = frozenset({"queued", "submitted", "done"})
+# Rejections that depend on the row's own cells only (not on other rows, the do-not-call
+# lists or the state): an unchanged row keeps them, so it is not mapped again.
+CONTENT_REASONS = frozenset({MISSING_PHONE, INVALID_PHONE, MISSING_VARIABLE, UNREADABLE_ROW})
 CHUNK = 1000
 Status = Literal["new", "rejected", "filtered", "submitted"]
+
+
+def fingerprinter(rm: ResolvedMapping) -> Callable[[Row], str]:
+    """Row -> a short hash of exactly what map_row reads: the cells of every column the
+    mapping reads, the row's read problem, and the mapping itself (a changed mapping or
+    phone library version re-evaluates every row)."""
+    cols = [rm.phone, *([rm.country] if rm.country else []), *rm.include, *rm.skip]
+    for var in rm.variables:
+        if var.column:
+            cols.append(var.column)
+        if var.template:
+            cols += TEMPLATE_FIELD.findall(var.template)
+    read = list(dict.fromkeys(cols))
+    shape = {
+        "read": read,
+        "region": rm.default_region,
+        "include": {k: sorted(v) for k, v in rm.include.items()},
+        "skip": {k: sorted(v) for k, v in rm.skip.items()},
+        "vars": [[v.name, v.column, v.value, v.template, v.required] for v in rm.variables],
+        "ext": rm.extensions,
+        "lib": getattr(phonenumbers, "__version__", ""),
+    }
+    tag = hashlib.blake2b(json.dumps(shape, sort_keys=True).encode(), digest_size=32).digest()
+    blake = hashlib.blake2b
+
+    def fp(row: Row) -> str:
+        get = row.values.get
+        text = "\x1f".join([row.problem or "", *[get(c, "") for c in read]])
+        return blake(text.encode(), digest_size=10, key=tag).hexdigest()
+
+    return fp
 
 
 @dataclass(frozen=True)
@@ -37,6 +80,7 @@ class Classified:
     contact: Contact | None = None
     rejection: Rejection | None = None
     record: Record | None = None  # the row's state, when it has one
+    cells: str | None = None  # fingerprint of the cells read (fingerprinter), rows mapped
 
 
 def classify(
@@ -51,15 +95,18 @@ def classify(
     as a duplicate any more (contacts.dedupe)."""
     seen_keys: set[str] = set()
     seen_phones: dict[str, int] = {}
+    fingerprint = fingerprinter(rm)
     it = iter(rows)
     while chunk := list(islice(it, CHUNK)):
-        known = state.get_many("r", (r.key for r in chunk if r.key))
+        known = state.row_states((r.key for r in chunk if r.key), SUBMITTED_STATES)
         # first pass: what needs no number check; rows keep their order in the output
         done: list[Classified | None] = []
         mapped: list[Contact | Rejection | None] = []
+        prints: list[str | None] = []
         for row in chunk:
             key = row.key
             verdict: Classified | None = None
+            cells: str | None = None
             if key is not None and key in seen_keys:
                 msg = (
                     f"The key {key!r} is on more than one row; clear the key cell of the "
@@ -69,9 +116,17 @@ def classify(
                 verdict = Classified(row, "rejected", rejection=rej)
             elif key is not None:
                 seen_keys.add(key)
-                if known.get(key, {}).get("state") in SUBMITTED_STATES:
-                    verdict = Classified(row, "submitted", record=known[key])
+                st, rec = known.get(key, ("", None))
+                if st in SUBMITTED_STATES:
+                    verdict = Classified(row, "submitted", record=rec)
+                else:
+                    cells = fingerprint(row)
+                    if st == "rejected" and rec is not None:
+                        verdict = _unchanged_rejection(row, rm, rec, cells)
+            else:
+                cells = fingerprint(row)  # stored with the rejection once keyed
             done.append(verdict)
+            prints.append(cells)
             mapped.append(map_row(rm, row) if verdict is None else None)
         phones = [m.to_phone_number for m in mapped if isinstance(m, Contact)]
         stopped = {p: "" for p in state.get_many("d", phones)}
@@ -80,16 +135,30 @@ def classify(
         owners = state.get_many("p", phones)
         if expired is not None:
             owners = {p: o for p, o in owners.items() if not expired(o)}
-        for row, verdict, m in zip(chunk, done, mapped, strict=True):
-            rec = known.get(row.key) if row.key else None
+        for row, verdict, m, cells in zip(chunk, done, mapped, prints, strict=True):
+            rec = known[row.key][1] if row.key in known else None
             if verdict is not None:
                 yield verdict
             elif m is None:
                 yield Classified(row, "filtered", record=rec)
             elif isinstance(m, Rejection):
-                yield Classified(row, "rejected", rejection=m, record=rec)
+                yield Classified(row, "rejected", rejection=m, record=rec, cells=cells)
             else:
-                yield _check(row, m, stopped, owners, seen_phones, rec)
+                c = _check(row, m, stopped, owners, seen_phones, rec)
+                yield Classified(c.row, c.status, c.contact, c.rejection, c.record, cells)
+
+
+def _unchanged_rejection(
+    row: Row, rm: ResolvedMapping, rec: Record, cells: str
+) -> Classified | None:
+    """The stored rejection of a row whose read cells did not change since it was rejected
+    (no number parsed again), or None when the row must be mapped."""
+    reason, message = rec.get("reason"), rec.get("message")
+    if rec.get("cells") != cells or reason not in CONTENT_REASONS or not message:
+        return None
+    phone_input = row.values.get(rm.phone, "")
+    rej = Rejection(row.key, row.line, phone_input, str(reason), str(message))
+    return Classified(row, "rejected", rejection=rej, record=rec, cells=cells)
 
 
 def _check(

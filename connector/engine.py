@@ -15,6 +15,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from itertools import chain
 
 from adapters.base import CallLogger, RowUpdate, Source
 from connector.callbacks import ResultHook, elsewhere
@@ -74,11 +75,17 @@ class Engine:
 
     def classified(self) -> Iterator[Classified]:
         """Every row with what a tick would do with it (also used by `preview`)."""
+        # The read starts first: a source that reads its header row with the rows (Google
+        # Sheets) then answers headers() from that read, not with a request of its own.
+        rows = iter(self.source.read_rows())
+        first = next(rows, None)
         self.headers = self.source.headers()
         rm = resolve(self.m, self.headers, self.source.describe(), self.loaded.locate)
         self.phone_header = rm.phone
         self.resolved = rm
-        return classify(rm, self.source.read_rows(), self.state, self.journal.dnc, self._expired)
+        if first is not None:
+            rows = chain([first], rows)
+        return classify(rm, rows, self.state, self.journal.dnc, self._expired)
 
     def _expired(self, owner: Record) -> bool:
         """contacts.dedupe: a number submitted longer ago than `within` is free again."""
@@ -137,7 +144,7 @@ class Engine:
         status_col = self._status_header()
         marks = self._our_columns() if fresh else []
         orphans: list[str] = []
-        rejected: list[tuple[str, Rejection, Record | None]] = []
+        rejected: list[tuple[str, Rejection, Record | None, str | None]] = []
         for c in classified:
             s.read += 1
             c = self.control.look(c)
@@ -161,7 +168,7 @@ class Engine:
                     # a copied row: results go to the first row with the key only
                     s.errors.append(f"line {c.row.line}: {c.rejection.message}")
                 elif not dry_run:
-                    rejected.append((key, c.rejection, c.record))
+                    rejected.append((key, c.rejection, c.record, c.cells))
             elif c.status == "new" and c.contact is not None:
                 if key is None:
                     keyless.append(c)
@@ -180,8 +187,8 @@ class Engine:
                 f"reconcile {self.m.team}` (clearing the status cell would call them again)"
             )
         if not dry_run:
-            for key, rej, rec in rejected:
-                self._record_rejection(key, rej, rec, writes)
+            for key, rej, rec, cells in rejected:
+                self._record_rejection(key, rej, rec, writes, cells)
             self.state.queue_writes(writes)
             if fresh:  # checked: from now on an unknown keyed row is one we keyed ourselves
                 self.state.set_meta("source_checked", self.clock().isoformat())
@@ -273,10 +280,17 @@ class Engine:
         )
 
     def _record_rejection(
-        self, key: str, rej: Rejection, rec: Record | None, writes: dict[str, dict[str, str]]
+        self,
+        key: str,
+        rej: Rejection,
+        rec: Record | None,
+        writes: dict[str, dict[str, str]],
+        cells: str | None = None,
     ) -> None:
-        record = _rejection_record(rej)
+        record = _rejection_record(rej, cells)
         if rec is not None and rec.get("fp") == record["fp"]:
+            if rec.get("cells") != cells or rec.get("message") != rej.message:
+                self.state.put("r", key, record)  # same cells written: only the record
             return  # unchanged since it was written back
         self.state.put("r", key, record)
         writes[key] = rejected_values(self.m.write_back, rej)
@@ -305,7 +319,7 @@ class Engine:
         for k in report.written:
             c = pending[k]
             if c.rejection is not None:  # its rejection went out with the key
-                self.state.put("r", k, _rejection_record(c.rejection))
+                self.state.put("r", k, _rejection_record(c.rejection, c.cells))
             elif c.contact is not None:
                 o = c.contact
                 news.append(
@@ -317,7 +331,11 @@ class Engine:
     # writing back ----------------------------------------------------------------------
 
 
-def _rejection_record(rej: Rejection) -> Record:
-    """A rejected row's state; `fp` tells whether the same rejection was written already."""
+def _rejection_record(rej: Rejection, cells: str | None = None) -> Record:
+    """A rejected row's state; `fp` tells whether the same rejection was written already,
+    `cells` (when known) lets the next tick keep it without mapping the unchanged row."""
     fp = digest({"reason": rej.reason, "message": rej.message})
-    return {"state": "rejected", "reason": rej.reason, "fp": fp}
+    record: Record = {"state": "rejected", "reason": rej.reason, "fp": fp}
+    if cells is not None:
+        record.update(message=rej.message, cells=cells)
+    return record

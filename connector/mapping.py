@@ -31,7 +31,7 @@ REASONS = (
 )
 
 
-_TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
+TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def columns_read(mapping: Mapping) -> list[str]:
         if spec.column:
             cols.append(spec.column)
         if spec.template:
-            cols += _TEMPLATE_FIELD.findall(spec.template)
+            cols += TEMPLATE_FIELD.findall(spec.template)
     return list(dict.fromkeys(cols))
 
 
@@ -130,7 +130,7 @@ def resolve(
         path = ("contacts", "prompt_variables", name)
         template = spec.template
         if template is not None:
-            template = _TEMPLATE_FIELD.sub(_resolver(col, path), template)
+            template = TEMPLATE_FIELD.sub(_resolver(col, path), template)
         column = col(spec.column, *path) if spec.column is not None else None
         variables.append(_Var(name, column, spec.value, template, spec.required))
     if missing:
@@ -210,11 +210,11 @@ def map_row(rm: ResolvedMapping, row: Row) -> Contact | Rejection | None:
             text = values.get(var.column, "").strip()
         else:
             assert var.template is not None
-            cols = _TEMPLATE_FIELD.findall(var.template)
+            cols = TEMPLATE_FIELD.findall(var.template)
             if var.required and any(not values.get(c, "").strip() for c in cols):
                 text = ""
             else:
-                text = _TEMPLATE_FIELD.sub(
+                text = TEMPLATE_FIELD.sub(
                     lambda m: values.get(m.group(1), "").strip(), var.template
                 )
         if var.required and not text:

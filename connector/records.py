@@ -26,6 +26,8 @@ class RowRecord(TypedDict, total=False):
     row_index: int
     fp: str
     reason: str
+    message: str  # a rejection's sentence, so an unchanged rejected row is not mapped again
+    cells: str  # fingerprint of the cells the mapping reads (classify.fingerprinter)
     error: str
     result: str
 

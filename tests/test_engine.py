@@ -354,3 +354,40 @@ def test_steady_state_tick_makes_no_write_and_one_poll(team_factory, sandbox: Sa
     assert (s.submitted, s.results_written) == (0, 0)
     assert sandbox.requests[before:] == []
     assert (t.dir / "leads.csv").stat().st_mtime_ns == mtime
+
+
+def test_unchanged_rejected_row_is_not_parsed_again(
+    team_factory, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A rejected row whose read cells are unchanged keeps its rejection without a number
+    parse (fingerprint in its state); changing any read cell maps it again."""
+    import connector.mapping as mapping
+
+    t = team_factory([["A", "06 12"], ["B", FR[1]], ["C", FR[1]]])
+    t.engine.tick()
+    assert t.csv[0]["Revox status"] == "rejected"
+    parsed: list[str] = []
+    real = mapping.parse_phone
+
+    def counting(text: str, *a: object, **kw: object):  # type: ignore[no-untyped-def]
+        parsed.append(text)
+        return real(text, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mapping, "parse_phone", counting)
+    s = t.engine.tick()
+    assert "06 12" not in parsed  # the invalid number: kept from the state
+    assert FR[1] in parsed  # the duplicate phone depends on other rows: checked again
+    assert s.rejected == 2 and s.submitted == 0
+    assert t.state.count("o") == 0  # nothing written again
+    rows = t.csv
+    rows[0]["Name"] = "A2"  # not a cell the phone check reads, but a prompt variable
+    write_csv(t.dir / "leads.csv", list(rows[0].keys()), [list(r.values()) for r in rows])
+    parsed.clear()
+    t.engine.tick()
+    assert "06 12" in parsed
+    rows = t.csv
+    rows[0]["Phone"] = FR[7]
+    write_csv(t.dir / "leads.csv", list(rows[0].keys()), [list(r.values()) for r in rows])
+    s = t.engine.tick()
+    assert s.submitted == 1
+    assert_each_phone_once(sandbox)
