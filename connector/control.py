@@ -91,8 +91,13 @@ class RowControl:
             return Classified(c.row, "rejected", rejection=rej, record=c.record)
         if c.status != "submitted" or key is None or c.record is None:
             return c
+        if verdict in ("stop", "again") or key in self.pending:
+            # a settled row is classified from its state alone (classify.py reads only the
+            # state of settled rows): these few need their whole record
+            full = self.state.row(key) or c.record
+            c = Classified(c.row, c.status, c.contact, c.rejection, full)
         if verdict == "stop":
-            self.tick.stops[key] = (c.record, self._who(c))
+            self.tick.stops[key] = (full, self._who(c))
         elif verdict == "again":
             self.tick.agains[key] = c
         elif key in self.pending:
