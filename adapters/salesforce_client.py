@@ -32,6 +32,8 @@ from connector.errors import (
     RejectedError,
     TransientError,
 )
+from connector.redact import Redactor
+from connector.retry import RetryPolicy, retry_after
 
 log = logging.getLogger("adapters.salesforce")
 
@@ -169,14 +171,17 @@ class ApiGuard:
     ) -> None:
         self.min_remaining = min_remaining
         self.sleep = sleep
+        # two retries, 1 s then 2 s (no jitter: one process per org), or what Retry-After says
+        self.retry = RetryPolicy(
+            retries=MAX_RETRIES, base=2.0, cap=30.0, retry_after_cap=30.0, jitter=False
+        )
         self.secrets = list(secrets)
+        self._redactor = Redactor(self.secrets)
         self.api_usage: tuple[int, int] | None = None
 
     def redact(self, text: str) -> str:
         """Remove any known secret from a text meant for a message."""
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        return self._redactor.redact(text)
 
     def check_floor(self) -> None:
         """Stop before a request once the org's daily API allowance is nearly spent."""
@@ -203,8 +208,8 @@ class ApiGuard:
         what = f"{method} {_short(url)}"
         safe = method.upper() in SAFE_METHODS
         relogged = False
-        attempt = 0
-        while True:
+
+        def attempt() -> Any:
             self.check_floor()
             try:
                 response = sf.session.request(
@@ -218,10 +223,6 @@ class ApiGuard:
                         f"Salesforce {what}: no answer ({type(exc).__name__}); "
                         "it may have been applied"
                     ) from exc
-                if attempt < MAX_RETRIES:
-                    attempt += 1
-                    self._backoff(attempt, None, what, type(exc).__name__)
-                    continue
                 raise TransientError(f"Salesforce {what}: {type(exc).__name__}") from exc
             self.note_usage(response)
             status = response.status_code
@@ -231,38 +232,30 @@ class ApiGuard:
             detail = self.redact(f"Salesforce {what}: HTTP {status} {code}: {message}".strip())
             if status == 401:
                 if code == "INVALID_SESSION_ID" and sf.can_relogin and not relogged:
-                    relogged = True
-                    log.info("salesforce session expired; logging in again")
-                    sf.relogin()
-                    continue
+                    raise _SessionExpired(detail)
                 raise AuthError(detail + " (the session was refused; check the credentials)")
             limited = code == "REQUEST_LIMIT_EXCEEDED" or status == 429
             if limited or status >= 500:
                 if not (safe or limited):
                     raise AmbiguousError(detail + " (it may have been applied)")
-                retry_after = _retry_after(response)
-                if attempt < MAX_RETRIES:
-                    attempt += 1
-                    self._backoff(attempt, retry_after, what, f"{status} {code}")
-                    continue
-                raise TransientError(detail, retry_after=retry_after)
+                raise TransientError(detail, retry_after=retry_after(response.headers))
             if status == 403:
                 raise AuthError(detail + " (the API user lacks a permission)")
             if status == 404:
                 raise NotFoundError(detail)
             raise SalesforceRequestError(detail, status, code, response.text[:2000])
 
-    def _backoff(self, attempt: int, retry_after: float | None, what: str, why: str) -> None:
-        delay = min(retry_after, 30.0) if retry_after is not None else float(2 ** (attempt - 1))
-        log.warning("salesforce %s: %s; retry %d in %.1fs", what, why, attempt, delay)
-        self.sleep(delay)
+        while True:
+            try:
+                return self.retry.run(attempt, sleep=self.sleep)
+            except _SessionExpired:
+                relogged = True  # once: a session that keeps expiring is an auth error
+                log.info("salesforce session expired; logging in again")
+                sf.relogin()
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
+class _SessionExpired(Exception):
+    """Inside an attempt: log in again and re-send (once)."""
 
 
 def _short(url: str) -> str:

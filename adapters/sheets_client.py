@@ -35,6 +35,7 @@ from connector.errors import (
     RejectedError,
     TransientError,
 )
+from connector.retry import RetryPolicy, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,6 @@ SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 SHEETS_API = "https://sheets.googleapis.com"
 EMULATOR_ENV = "SHEETS_EMULATOR_HOST"
 EMULATOR_TOKEN = "emulator"
-BACKOFF_BASE = 1.0
-BACKOFF_CAP = 32.0
-RETRY_AFTER_CAP = 60.0
 
 T = TypeVar("T")
 
@@ -54,6 +52,10 @@ _CONNECTION_ERRORS = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.JSONDecodeError,
 )
+
+
+class NoRetry(Exception):
+    """Inside one attempt: fail now, without retrying (a write that may have landed)."""
 
 
 class RangeError(ConfigError):
@@ -156,9 +158,11 @@ class SheetsClient:
     ) -> None:
         self._auth = auth
         self._id = spreadsheet_id
-        self._max_retries = max(0, max_retries)
         self._sleep = sleep
-        self._rng = rng or random.Random()
+        # 1 s, 2 s, 4 s... up to 32 s: the Sheets API's per-minute quotas refill slowly
+        self._retry = RetryPolicy(
+            retries=max(0, max_retries), base=1.0, cap=32.0, rng=rng or random.Random()
+        )
         self._session = RedirectSession(auth.credentials, auth.base_url)
         gc = gspread.Client(auth=auth.credentials, session=self._session)
         gc.set_timeout(timeout)
@@ -205,8 +209,9 @@ class SheetsClient:
         self._session.close()  # type: ignore[no-untyped-call]
 
     def _call(self, what: str, send: Callable[[], Any], read: bool) -> dict[str, Any]:
-        attempt = 0
-        while True:
+        """One request through the shared retry loop (connector/retry.py)."""
+
+        def attempt() -> dict[str, Any]:
             self.requests += 1
             try:
                 result = send()
@@ -214,54 +219,36 @@ class SheetsClient:
                 status = exc.response.status_code
                 if status not in (408, 429) and status < 500:
                     raise self._for_status(exc, status, what) from exc
-                delay = self._next_delay(
-                    exc, attempt, what, f"HTTP {status}", _retry_after(exc.response)
-                )
+                wait = retry_after(exc.response.headers)
+                raise TransientError(f"HTTP {status}", retry_after=wait) from exc
             except gauth_errors.RefreshError as exc:
                 if not exc.retryable:
                     raise AuthError(self._auth_message("token refresh failed")) from exc
-                delay = self._next_delay(exc, attempt, what, "token endpoint unavailable", None)
+                raise TransientError("token endpoint unavailable") from exc
             except gauth_errors.TransportError as exc:
-                delay = self._next_delay(exc, attempt, what, "token endpoint unreachable", None)
+                raise TransientError("token endpoint unreachable") from exc
             except _CONNECTION_ERRORS as exc:
                 reason = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
                 if not read:
                     # The write may have landed; it is idempotent, so the next tick redoes it.
-                    raise TransientError(f"Google Sheets: {what} {reason}") from exc
-                delay = self._next_delay(exc, attempt, what, reason, None)
-            else:
-                if not isinstance(result, dict):
-                    raise TransientError(f"Google Sheets: {what}: unexpected response shape")
-                return result
-            self._sleep(delay)
-            attempt += 1
+                    raise NoRetry(f"Google Sheets: {what} {reason}") from exc
+                raise TransientError(reason) from exc
+            if not isinstance(result, dict):
+                raise NoRetry(f"Google Sheets: {what}: unexpected response shape")
+            return result
 
-    def _next_delay(
-        self,
-        exc: Exception,
-        attempt: int,
-        what: str,
-        reason: str,
-        retry_after: float | None,
-    ) -> float:
-        if attempt >= self._max_retries:
-            raise TransientError(
-                f"Google Sheets: {what} failed ({reason}) after {attempt + 1} attempts",
-                retry_after=retry_after,
-            ) from exc
-        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0**attempt)
-        delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
-        log.warning(
-            "Google Sheets: %s: %s; retry %d/%d in %.1f s",
-            what,
-            reason,
-            attempt + 1,
-            self._max_retries,
-            delay,
-        )
-        return delay
+        def give_up(last: TransientError, attempts: int) -> TransientError:
+            return TransientError(
+                f"Google Sheets: {what} failed ({last}) after {attempts} attempts",
+                retry_after=last.retry_after,
+            )
+
+        try:
+            return self._retry.run(
+                attempt, sleep=self._sleep, what=f"Google Sheets: {what}", give_up=give_up
+            )
+        except NoRetry as exc:
+            raise TransientError(str(exc)) from exc.__cause__
 
     def _for_status(self, exc: APIError, status: int, what: str) -> ConnectorError:
         message = str(exc.error.get("message", "")).strip() or exc.response.reason
@@ -291,13 +278,3 @@ class SheetsClient:
         email = self._auth.client_email
         subject = f"the credentials of service account {email}" if email else "the credentials"
         return f"Google refused {subject} ({detail}); check the key file or create a new key"
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

@@ -10,7 +10,6 @@ by campaign name before anything is sent again. Which body each API generation t
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from connector.errors import (
     RejectedError,
     TransientError,
 )
+from connector.redact import Redactor
+from connector.retry import RetryPolicy, retry_after
 from connector.revox_models import (
     FINAL_CALL_STATUSES,
     Call,
@@ -85,35 +86,19 @@ class CampaignList:
     complete: bool
 
 
-def _retry_after(resp: httpx.Response) -> float | None:
-    ms = resp.headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    sec = resp.headers.get("retry-after")
-    if sec:
-        try:
-            return float(sec)
-        except ValueError:
-            return None
-    return None
-
-
-def _raise_for(resp: httpx.Response, what: str, secret: str) -> None:
+def _raise_for(resp: httpx.Response, what: str, redactor: Redactor) -> None:
     code = resp.status_code
     if code < 300:
         return
     # a proxy or a server may echo the request headers: never show the key
-    body = resp.text[:300].replace("\n", " ").replace(secret, "[REDACTED]")
+    body = redactor.redact(resp.text[:300].replace("\n", " "))
     msg = f"Revox {what}: HTTP {code}: {body}"
     if code in (401, 403):
         raise AuthError(f"{msg} (check REVOX_API_KEY)")
     if code == 404:
         raise NotFoundError(msg)
     if code == 429 or code >= 500:
-        raise TransientError(msg, retry_after=_retry_after(resp))
+        raise TransientError(msg, retry_after=retry_after(resp.headers))
     raise RejectedError(msg, status=code, body=resp.text)
 
 
@@ -138,10 +123,11 @@ class RevoxClient:
             timeout=timeout,
             transport=transport,
         )
-        self._key = api_key
-        self._max_retries = max_retries
+        self._redactor = Redactor([api_key])
         self._page_size = rows_page_size
-        self._max_backoff = max_backoff
+        self._retry = RetryPolicy(
+            retries=max_retries, base=0.5, cap=max_backoff, retry_after_cap=max_backoff
+        )
         self._sleep = sleep
         self.requests = 0
 
@@ -149,38 +135,26 @@ class RevoxClient:
         self._http.close()
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET with bounded retries: safe to repeat."""
-        attempt = 0
-        while True:
+        """GET with bounded retries (connector/retry.py): safe to repeat."""
+
+        def attempt() -> Any:
             self.requests += 1
             try:
                 resp = self._http.get(path, params=params)
-                _raise_for(resp, f"GET {path}", self._key)
+                _raise_for(resp, f"GET {path}", self._redactor)
                 return resp.json()
-            except TransientError as exc:
-                err: TransientError = exc
             except (httpx.TransportError, ValueError) as exc:
-                err = TransientError(f"Revox GET {path}: {type(exc).__name__}: {exc}")
-                err.__cause__ = exc
-            if attempt >= self._max_retries:
-                raise err
-            wait = err.retry_after
-            if wait is None:
-                wait = min(self._max_backoff, 0.5 * 2**attempt) * (0.5 + random.random() / 2)
-            self._sleep(min(wait, self._max_backoff))
-            attempt += 1
+                raise TransientError(f"Revox GET {path}: {type(exc).__name__}: {exc}") from exc
+
+        return self._retry.run(attempt, sleep=self._sleep)
 
     def _post(self, path: str, body: dict[str, Any] | None, *, idempotent: bool) -> Any:
-        """POST once; a 429 (nothing applied) is waited out and re-sent, on any POST."""
-        attempt = 0
-        while True:
-            try:
-                return self._post_once(path, body, idempotent=idempotent)
-            except NotSentError as exc:
-                if exc.retry_after is None or attempt >= self._max_retries:
-                    raise
-                self._sleep(min(exc.retry_after, self._max_backoff))
-                attempt += 1
+        """POST; only what never reached the server (refused connection, 429) is re-sent,
+        unless the request is idempotent. A create that may have landed is never re-sent."""
+        return self._retry.run(
+            lambda: self._post_once(path, body, idempotent=idempotent),
+            sleep=self._sleep,
+        )
 
     def _post_once(self, path: str, body: dict[str, Any] | None, *, idempotent: bool) -> Any:
         self.requests += 1
@@ -196,16 +170,15 @@ class RevoxClient:
                 "the request may have been applied"
             ) from exc
         if resp.status_code == 429:
-            wait = _retry_after(resp)
             raise NotSentError(
                 f"Revox POST {path}: HTTP 429 (rate limited; nothing was applied)",
-                retry_after=1.0 if wait is None else wait,
+                retry_after=retry_after(resp.headers),
             )
         if resp.status_code >= 500 and not idempotent:
             raise AmbiguousError(
                 f"Revox POST {path}: HTTP {resp.status_code}; may have been applied"
             )
-        _raise_for(resp, f"POST {path}", self._key)
+        _raise_for(resp, f"POST {path}", self._redactor)
         try:
             return resp.json()
         except ValueError as exc:

@@ -197,14 +197,15 @@ def test_refused_launch_fails_its_rows_instead_of_stalling(run: Any) -> None:
 
 
 def test_a_launch_lost_to_an_error_is_sent_once_more(run: Any) -> None:
-    """A launch that failed (503) is sent again by the next poll, once, then never again."""
+    """A launch-calls answered 503 is retried in the call (it is safe to repeat); one that
+    fails every retry is sent again by the next poll, once, then never again."""
     r = run("current", 4, pinned="current")
-    r.sb.add_fault(Fault("POST", r"/campaigns/[^/]+/launch-calls", "status", status=503))
+    r.sb.add_fault(Fault("POST", r"/campaigns/[^/]+/launch-calls", "status", status=503, times=5))
     s = r.tick()
     assert any("launching campaign" in e for e in s.errors)
-    assert len(launch_bodies(r.sb)) == 2  # the failed one and exactly one more
+    assert len(launch_bodies(r.sb)) == 6  # 1 + 4 retries refused, then the poll's one
     r.finish()
-    assert len(launch_bodies(r.sb)) == 2
+    assert len(launch_bodies(r.sb)) == 6
     assert all(row["Revox status"] in FINAL for row in r.csv)
 
 
