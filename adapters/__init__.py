@@ -13,11 +13,13 @@ from adapters.csv_file import CsvSource
 from adapters.google_sheets import GoogleSheetsSource
 from adapters.plugin import SourceConfigBase, SourceContext, SourcePlugin
 from adapters.salesforce import SalesforceSource
+from adapters.sqlite_table import SqliteSource
 
 SOURCES: dict[str, type[SourcePlugin]] = {
     "csv": CsvSource,
     "google_sheets": GoogleSheetsSource,
     "salesforce": SalesforceSource,
+    "sqlite": SqliteSource,
 }
 
 
