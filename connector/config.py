@@ -174,7 +174,7 @@ class CallingWindow(_Strict):
 
 
 class CallRetryConfig(_Strict):
-    """The API's call_retry_config, key for key (revox-api.md): sent exactly as written."""
+    """The API's call_retry_config, key for key: sent exactly as written."""
 
     allowed_days: list[
         Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
