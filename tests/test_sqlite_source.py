@@ -12,9 +12,14 @@ from adapters.base import RowUpdate, Source
 from adapters.plugin import SourceContext
 from adapters.sqlite_table import SqliteSource, SqliteSourceConfig, quote_name
 from connector.config import load_mapping
+from connector.engine import Engine
 from connector.errors import ConfigError, RetryableError
+from connector.revox import RevoxClient
+from connector.sandbox import Sandbox
 from connector.sources import open_source
+from connector.state import StateStore
 from tests.adapter_contract import SourceContract, TableHarness
+from tests.conftest import API_KEY, ASSISTANT
 
 
 def create(path: Path, header: list[str], rows: list[list[object]], table: str = "leads") -> None:
@@ -148,3 +153,37 @@ def test_mapping_opens_the_registered_source_and_confines_its_path(tmp_path: Pat
     with pytest.raises(ConfigError, match=r"sq.yaml:2: source.path: '../leads.db' is outside"):
         load_mapping(mapping(tmp_path / "maps", "../leads.db"))
     assert load_mapping(mapping(tmp_path / "maps", "../leads.db"), data_dir=tmp_path).source_id
+
+
+def test_ticks_through_sqlite_end_to_end(tmp_path: Path, sandbox: Sandbox) -> None:
+    """The real engine on a SQLite table: keys filled, calls made once, results written back."""
+    rows = [[f"P{i}", f"06 12 34 56 {i:02d}"] for i in range(5)]
+    create(tmp_path / "leads.db", ["Name", "Phone"], [*rows, ["Nobody", "not a phone"]])
+    text = f"""\
+        team: sq
+        source: {{type: sqlite, path: leads.db, table: leads}}
+        contacts: {{phone: Phone, default_region: FR}}
+        campaign: {{assistant_id: {ASSISTANT}}}
+        write_back:
+          columns: {{status: Revox status, outcome: Outcome, error: Revox error}}
+        """
+    (tmp_path / "sq.yaml").write_text(textwrap.dedent(text))
+    loaded = load_mapping(tmp_path / "sq.yaml")
+    revox = RevoxClient(API_KEY, sandbox.url, sleep=lambda s: None)
+    state = StateStore(tmp_path / "state" / "sq.sqlite")
+    engine = Engine(loaded, open_source(loaded, {}), revox, state)
+    try:
+        first = engine.tick()
+        assert (first.keys_assigned, first.submitted, first.campaigns_created) == (6, 5, 1)
+        for _ in range(3):
+            sandbox.advance(100_000)
+            engine.tick()
+    finally:
+        state.close()
+        revox.close()
+    table = SqliteHarness(tmp_path).table()
+    col = {name: i for i, name in enumerate(table[0])}
+    assert all(r[col["Revox ID"]] for r in table[1:])
+    finals = [r[col["Revox status"]] for r in table[1:6]]
+    assert all(s in {"completed", "errored", "cancelled"} for s in finals), finals
+    assert table[6][col["Revox error"]].startswith("invalid_phone")
