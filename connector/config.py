@@ -303,7 +303,7 @@ _HINTS = {
     "int_parsing": "write a whole number",
     "bool_parsing": "write true or false",
     "union_tag_invalid": "use one of the types listed",
-    "union_tag_not_found": "add source.type: " + ", ".join(SOURCES),
+    "union_tag_not_found": f"add source.type: {', '.join([*SOURCES][:-1])} or {[*SOURCES][-1]}",
 }
 
 
