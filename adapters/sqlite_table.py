@@ -102,7 +102,7 @@ class SqliteSource:
     def _connect(self) -> sqlite3.Connection:
         if not self.path.is_file():  # connect() would create an empty database there
             raise ConfigError(
-                f"{self.path}: the SQLite database does not exist (check source.path)"
+                f"SQLite {self.path}: the database does not exist (check source.path)"
             )
         try:
             # autocommit mode: reads take no lock longer than a statement, writes BEGIN
@@ -122,7 +122,7 @@ class SqliteSource:
             found = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             tables = [str(r[0]) for r in found]
             raise ConfigError(
-                f"{self.path}: no table {self._config.table!r} (source.table; tables found: "
+                f"SQLite {self.path}: no table {self._config.table!r} (source.table; tables found: "
                 f"{', '.join(header_text(tables)) or 'none'})"
             )
         return [str(row[1]) for row in info]
