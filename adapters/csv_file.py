@@ -17,11 +17,12 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from adapters.base import Row, RowUpdate, WriteReport, header_text
+from adapters.plugin import SourceConfigBase, SourceContext
 from connector import failpoints
 from connector.errors import ConfigError, RetryableError
 
@@ -38,8 +39,7 @@ PARSE_LIMIT = 64 << 20
 csv.field_size_limit(max(csv.field_size_limit(), PARSE_LIMIT))
 
 
-class CsvSourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class CsvSourceConfig(SourceConfigBase):
     type: Literal["csv"]
     path: str = Field(description="The CSV file, relative to the mapping file")
     key_column: str = "Revox ID"
@@ -82,6 +82,21 @@ class _Recorder:
 
 class CsvSource:
     """Source over one CSV file."""
+
+    config_model: ClassVar[type[SourceConfigBase]] = CsvSourceConfig
+    error_word: ClassVar[str] = "csv"
+    requests = 0  # a local file: nothing is sent over HTTP
+
+    @classmethod
+    def from_config(cls, config: CsvSourceConfig, ctx: SourceContext) -> CsvSource:
+        """The file named by ``path``, inside the mapping's folder or the --data-dir."""
+        ctx.confined(config.path, "path")
+        origin = ctx.where("path") if ctx.locate is not None else None
+        return cls(config, base_dir=ctx.base_dir, origin=origin)
+
+    @classmethod
+    def identity(cls, config: CsvSourceConfig, ctx: SourceContext) -> tuple[str, ...]:
+        return (str(ctx.confined(config.path, "path")),)
 
     def __init__(
         self, config: CsvSourceConfig, *, base_dir: Path, origin: str | None = None

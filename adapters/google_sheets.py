@@ -16,14 +16,15 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from gspread.http_client import ParamsType
 from gspread.utils import absolute_range_name, rowcol_to_a1
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from adapters.base import Row, RowUpdate, WriteReport
-from adapters.sheets_client import RangeError, SheetsClient, resolve_auth
+from adapters.plugin import SourceConfigBase, SourceContext
+from adapters.sheets_client import CREDENTIALS_ENV, RangeError, SheetsClient, resolve_auth
 from connector.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,8 @@ def spreadsheet_id_from(value: str) -> str:
     raise ValueError("expected a Google Sheets URL or a spreadsheet id (letters, digits, - and _)")
 
 
-class GoogleSheetsSourceConfig(BaseModel):
+class GoogleSheetsSourceConfig(SourceConfigBase):
     """The ``source:`` block of a mapping for ``type: google_sheets``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["google_sheets"]
     spreadsheet: str
@@ -150,7 +149,22 @@ class _Header:
 
 
 class GoogleSheetsSource:
-    """Rows of one worksheet; implements ``adapters.base.Source``."""
+    """Rows of one worksheet; a ``SourcePlugin`` (``adapters.plugin``)."""
+
+    config_model: ClassVar[type[SourceConfigBase]] = GoogleSheetsSourceConfig
+    error_word: ClassVar[str] = "google sheets"
+
+    @classmethod
+    def from_config(
+        cls, config: GoogleSheetsSourceConfig, ctx: SourceContext
+    ) -> GoogleSheetsSource:
+        """Credentials come from the environment only: a key file named in a mapping would
+        put a secret's path in a file that teams edit and share."""
+        return cls(config, env=ctx.env, credentials_file=ctx.env.get(CREDENTIALS_ENV))
+
+    @classmethod
+    def identity(cls, config: GoogleSheetsSourceConfig, ctx: SourceContext) -> tuple[str, ...]:
+        return (config.spreadsheet_id, config.worksheet or "")
 
     def __init__(
         self,
@@ -174,6 +188,11 @@ class GoogleSheetsSource:
         )
         self._meta: _SheetMeta | None = None
         self._header: _Header | None = None
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent to the Sheets API so far, retries included."""
+        return self._client.requests
 
     # -- Source protocol -------------------------------------------------
 

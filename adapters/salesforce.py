@@ -16,11 +16,12 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from adapters.base import CallLog, Row, RowUpdate, WriteReport
+from adapters.plugin import SourceConfigBase, SourceContext
 from adapters.salesforce_client import (
     ApiGuard,
     GuardedSalesforce,
@@ -46,10 +47,8 @@ QUERY_OPTIONS = {"Sforce-Query-Options": "batchSize=2000"}
 _ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 
 
-class SalesforceSourceConfig(BaseModel):
+class SalesforceSourceConfig(SourceConfigBase):
     """``source:`` of a mapping whose rows live in Salesforce."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["salesforce"]
     object: str = Field(default="Lead", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -77,9 +76,20 @@ class SalesforceSourceConfig(BaseModel):
 
 
 class SalesforceSource:
-    """Rows from Salesforce records; implements ``Source`` and ``CallLogger``."""
+    """Rows from Salesforce records; a ``SourcePlugin`` and a ``CallLogger``."""
 
-    key_column: str | None = None
+    key_column: str | None = None  # keyed by its own record Ids
+    config_model: ClassVar[type[SourceConfigBase]] = SalesforceSourceConfig
+    error_word: ClassVar[str] = "salesforce"
+
+    @classmethod
+    def from_config(cls, config: SalesforceSourceConfig, ctx: SourceContext) -> SalesforceSource:
+        """SOQL names every field it returns: the ones the mapping reads and writes."""
+        return cls(config, env=ctx.env, fields=ctx.reads, write_fields=ctx.writes)
+
+    @classmethod
+    def identity(cls, config: SalesforceSourceConfig, ctx: SourceContext) -> tuple[str, ...]:
+        return (config.domain, config.object, config.list_view or "", config.where or "")
 
     def __init__(
         self,

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 SHEETS_API = "https://sheets.googleapis.com"
 EMULATOR_ENV = "SHEETS_EMULATOR_HOST"
+CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
 EMULATOR_TOKEN = "emulator"
 
 T = TypeVar("T")
@@ -82,7 +83,7 @@ def resolve_auth(env: Mapping[str, str], credentials_file: str | None) -> Resolv
         base_url = host.rstrip("/") if "://" in host else f"http://{host}"
     path = credentials_file
     if path is None and not host:
-        path = env.get("GOOGLE_APPLICATION_CREDENTIALS") or None
+        path = env.get(CREDENTIALS_ENV) or None
     if path:
         sa = _load_service_account(path)
         return ResolvedAuth(sa, base_url, sa.service_account_email)
@@ -93,8 +94,8 @@ def resolve_auth(env: Mapping[str, str], credentials_file: str | None) -> Resolv
         creds, _project = google.auth.default(scopes=list(SCOPES))
     except gauth_errors.DefaultCredentialsError as exc:
         raise ConfigError(
-            "no Google credentials found: set credentials_file in the mapping or "
-            "GOOGLE_APPLICATION_CREDENTIALS to a service-account JSON key file"
+            f"no Google credentials found: set {CREDENTIALS_ENV} in the environment file "
+            "to a service-account JSON key file (the mapping takes no credentials)"
         ) from exc
     email = getattr(creds, "service_account_email", None)
     if not isinstance(email, str) or "@" not in email:

@@ -10,7 +10,7 @@ import re
 import string
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from uuid import UUID
 
 import yaml
@@ -24,9 +24,9 @@ from pydantic import (
     model_validator,
 )
 
+from adapters import SOURCES, SourceConfigBase, SourceContext, config_models, plugin_for
 from connector.errors import ConfigError
 from connector.policy import Callbacks, Control, Dedupe
-from connector.sources import SourceConfig
 from connector.yaml_lines import duplicate_keys, first_alias, line_index
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164, e.g. +33159000000")]
@@ -47,6 +47,11 @@ _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h)\s*$")
 _TEAM = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _TIME_24H = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 _TIME_12H = re.compile(r"^(1[0-2]|0?[1-9])(:[0-5]\d)?\s?[ap]m$", re.IGNORECASE)
+
+if TYPE_CHECKING:  # mypy sees the common base; each plug-in narrows it with its own fields
+    SourceConfig = SourceConfigBase
+else:  # pydantic validates the union of every registered plug-in's block, by `type:`
+    SourceConfig = Annotated[Union[config_models()], Field(discriminator="type")]  # noqa: UP007
 
 
 class _Strict(BaseModel):
@@ -173,7 +178,7 @@ class CallingWindow(_Strict):
 
 
 class CallRetryConfig(_Strict):
-    """The API's call_retry_config, key for key (revox-api.md): sent exactly as written."""
+    """The API's call_retry_config, key for key: sent exactly as written."""
 
     allowed_days: list[
         Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -280,6 +285,9 @@ class LoadedMapping(BaseModel):
     path: Path
     mapping: Mapping
     lines: dict[tuple[str, ...], int] = Field(default_factory=dict, repr=False)
+    data_dir: Path | None = None
+    source_id: tuple[str, ...] = ()
+    """What makes two mappings read the same rows: the source type and its identity."""
 
     @property
     def base_dir(self) -> Path:
@@ -303,7 +311,7 @@ _HINTS = {
     "int_parsing": "write a whole number",
     "bool_parsing": "write true or false",
     "union_tag_invalid": "use one of the types listed",
-    "union_tag_not_found": "add source.type: csv, google_sheets or salesforce",
+    "union_tag_not_found": f"add source.type: {', '.join([*SOURCES][:-1])} or {[*SOURCES][-1]}",
 }
 
 
@@ -315,7 +323,7 @@ def _format_errors(
     for err in exc.errors():
         # pydantic puts the union member (source type, str|VariableSpec branch) in loc
         loc = [str(p) for p in err["loc"]]
-        loc = [p for p in loc if p not in ("csv", "google_sheets", "salesforce", "str", "[key]")]
+        loc = [p for p in loc if p not in SOURCES and p not in ("str", "[key]")]
         loc = [p for p in loc if not p.startswith(("function-", "VariableSpec"))]
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc.append("type")
@@ -411,26 +419,12 @@ def _load_mapping(path: Path, data_dir: Path | None) -> LoadedMapping:
         mapping = None
     if problems or mapping is None:
         raise ConfigError(f"{path}: {len(problems)} problem(s)", problems)
-    loaded = LoadedMapping(path=path.resolve(), mapping=mapping, lines=lines)
-    _confine_source(loaded, data_dir)
-    return loaded
-
-
-def _confine_source(loaded: LoadedMapping, data_dir: Path | None) -> None:
-    """A CSV source must lie in the mapping's folder (or the --data-dir): a mapping is not a
-    way to make the service read (and quote in errors) any file it can reach."""
-    rel = getattr(loaded.mapping.source, "path", None)
-    if loaded.mapping.source.type != "csv" or not isinstance(rel, str):
-        return
-    target = (loaded.base_dir / rel).resolve()  # resolved: a symlink out is refused too
-    roots = [loaded.base_dir.resolve(), *([data_dir.resolve()] if data_dir else [])]
-    if any(target.is_relative_to(r) for r in roots):
-        return
-    where = " or ".join(str(r) for r in roots)
-    raise ConfigError(
-        f"{loaded.locate('source', 'path')}: {rel!r} is outside {where} (move the file "
-        "beside the mapping, or start revox-sync with --data-dir / REVOX_SYNC_DATA_DIR)"
-    )
+    loaded = LoadedMapping(path=path.resolve(), mapping=mapping, lines=lines, data_dir=data_dir)
+    # the plug-in names its rows now, so a path it may not read is refused at load time
+    ctx = SourceContext(base_dir=loaded.base_dir, data_dir=data_dir, locate=loaded.locate)
+    source = mapping.source
+    sid = (source.type, *plugin_for(source).identity(source, ctx))
+    return loaded.model_copy(update={"source_id": sid})
 
 
 def mapping_files(where: Path) -> list[Path]:
@@ -453,19 +447,8 @@ def load_each(
     good: list[LoadedMapping] = []
     failed: dict[Path, list[str]] = {}
     teams: dict[str, Path] = {}
+    # two teams on one source would both submit its new rows (a phone in two campaigns)
     sources: dict[tuple[str, ...], Path] = {}
-
-    def source_id(loaded: LoadedMapping) -> tuple[str, ...]:
-        """What makes two mappings read the same rows: two teams on one source would
-        both submit its new rows (a phone in two campaigns)."""
-        src = loaded.mapping.source
-        if src.type == "csv":
-            return ("csv", str((loaded.base_dir / src.path).resolve()))
-        if src.type == "google_sheets":
-            from adapters.google_sheets import spreadsheet_id_from
-
-            return ("google_sheets", spreadsheet_id_from(src.spreadsheet), src.worksheet or "")
-        return ("salesforce", src.domain, src.object, src.list_view or "", src.where or "")
 
     for p in paths:
         try:
@@ -479,7 +462,7 @@ def load_each(
                 f"{p}:1: team: {team!r} is also the team of {teams[team]} (rename one)"
             ]
             continue
-        sid = source_id(loaded)
+        sid = loaded.source_id
         if sid in sources:
             what = " ".join(x for x in sid[1:] if x)
             failed[p.resolve()] = [

@@ -1,6 +1,6 @@
 """What each Revox API generation takes, and how the connector finds out which it talks to.
 
-revox-api.md, "The two generations": the seed generation creates and launches in one
+The seed generation creates and launches in one
 ``POST /campaigns`` (``launch``, ``scheduled_at`` in the body); the current generation
 refuses both fields, creates every call ``not_launched`` and dials them on
 ``POST /campaigns/{id}/launch-calls`` (where ``scheduled_at`` goes). An operator may pin

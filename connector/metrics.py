@@ -19,18 +19,15 @@ from contextlib import contextmanager, suppress
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from adapters import service_words
 from connector.engine import Engine, TickSummary
 
 # Seconds: a CSV tick takes milliseconds, a Salesforce list view of a million rows minutes.
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 RESULTS = ("ok", "errors", "failed", "disabled")
 _STATUS = re.compile(r"\bHTTP (\d{3})\b")
-_SERVICES = (
-    ("revox", "revox"),
-    ("google sheets", "google_sheets"),
-    ("salesforce", "salesforce"),
-    ("csv", "csv"),
-)
+# (word in an error message, service label): Revox first, then every registered source
+_SERVICES = (("revox", "revox"), *service_words())
 
 
 def classify_error(text: str, default_service: str = "source") -> tuple[str, str]:
@@ -163,7 +160,8 @@ class Metrics:
     def counting_requests(self, team: str, engine: Engine, service: str) -> Iterator[None]:
         """Count the requests sent inside the block, from the clients' own counters.
 
-        Revox always counts; a source counts when it has an int ``requests`` attribute.
+        Revox always counts; so does every registered source (``SourcePlugin.requests``),
+        read with getattr because tests wrap sources in doubles that may not count.
         """
         revox, source = engine.revox.requests, getattr(engine.source, "requests", None)
         try:

@@ -1,4 +1,4 @@
-"""A small httpx client for the Revox endpoints the connector uses (see revox-api.md).
+"""A small httpx client for the Revox endpoints the connector uses.
 
 Reads are retried with backoff on 429/5xx/timeouts, honouring Retry-After. A 429 on any
 POST is waited out and re-sent (nothing was applied). The one non-idempotent call,

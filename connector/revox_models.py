@@ -1,4 +1,4 @@
-"""The Revox answers the connector reads, as lenient pydantic models (revox-api.md).
+"""The Revox answers the connector reads, as lenient pydantic models.
 
 Unknown fields are ignored and timestamps parsed leniently (the reference types them
 ``object``): the official client's own models are the strict reference, and the contract

@@ -1,56 +1,38 @@
-"""The `source:` section of a mapping and the registry that opens an adapter for it."""
+"""Open a team's source: the registered plug-in for its ``source.type``, given a context.
+
+The plug-ins and their registry live in ``adapters`` (``adapters.SOURCES``); this module
+only knows how a loaded mapping becomes a ``SourceContext``, which needs both the mapping
+file (where it lies, its line numbers) and the columns it reads and writes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Mapping
 
-from pydantic import Field
-
+from adapters import SourceContext, plugin_for
 from adapters.base import Source
-from adapters.csv_file import CsvSource, CsvSourceConfig
-from adapters.google_sheets import GoogleSheetsSource, GoogleSheetsSourceConfig
-from adapters.salesforce import SalesforceSource, SalesforceSourceConfig
-
-if TYPE_CHECKING:
-    from connector.config import LoadedMapping
-
-SourceConfig = Annotated[
-    CsvSourceConfig | GoogleSheetsSourceConfig | SalesforceSourceConfig,
-    Field(discriminator="type"),
-]
+from connector.config import LoadedMapping
+from connector.mapping import columns_read
 
 
-def _csv(cfg: Any, loaded: LoadedMapping, env: Mapping[str, str]) -> Source:
-    origin = loaded.locate("source", "path") if loaded.lines else None
-    return CsvSource(cfg, base_dir=loaded.base_dir, origin=origin)
-
-
-def _sheets(cfg: Any, loaded: LoadedMapping, env: Mapping[str, str]) -> Source:
-    return GoogleSheetsSource(
-        cfg, env=env, credentials_file=env.get("GOOGLE_APPLICATION_CREDENTIALS")
-    )
-
-
-def _salesforce(cfg: Any, loaded: LoadedMapping, env: Mapping[str, str]) -> Source:
-    from connector.mapping import columns_read
-
+def source_context(loaded: LoadedMapping, env: Mapping[str, str]) -> SourceContext:
+    """Everything a source may know about its team besides its own ``source:`` block."""
     m = loaded.mapping
-    written = [*m.write_back.targets().values(), *m.write_back.structured_output.values()]
-    # the status field is read too: a lost state is recognised from it (engine._read)
-    status = [m.write_back.targets()["status"]] if "status" in m.write_back.targets() else []
-    return SalesforceSource(cfg, env=env, fields=columns_read(m) + status, write_fields=written)
-
-
-# source.type -> a function that opens the adapter for one team.
-REGISTRY: dict[str, Callable[[Any, LoadedMapping, Mapping[str, str]], Source]] = {
-    "csv": _csv,
-    "google_sheets": _sheets,
-    "salesforce": _salesforce,
-}
+    targets = m.write_back.targets()
+    # the status column is read too: a lost state is recognised from it (engine._read)
+    reads = [*columns_read(m), *([targets["status"]] if "status" in targets else [])]
+    writes = [*targets.values(), *m.write_back.structured_output.values()]
+    return SourceContext(
+        base_dir=loaded.base_dir,
+        env=env,
+        data_dir=loaded.data_dir,
+        reads=tuple(dict.fromkeys(reads)),
+        writes=tuple(dict.fromkeys(writes)),
+        locate=loaded.locate if loaded.lines else None,
+    )
 
 
 def open_source(loaded: LoadedMapping, env: Mapping[str, str]) -> Source:
     """Open the adapter named by the mapping's source.type."""
     cfg = loaded.mapping.source
-    return REGISTRY[cfg.type](cfg, loaded, env)
+    return plugin_for(cfg).from_config(cfg, source_context(loaded, env))

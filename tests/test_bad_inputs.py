@@ -462,7 +462,8 @@ MAPPING_CASES: list[tuple[str, str | None, str, list[str]]] = [
         "  type: excel",
         [
             "{F}:3: source.type: Input tag 'excel' found using 'type' does not match any of the "
-            "expected tags: 'csv', 'google_sheets', 'salesforce' (use one of the types listed)"
+            "expected tags: 'csv', 'google_sheets', 'salesforce', 'sqlite' "
+            "(use one of the types listed)"
         ],
     ),
     (
@@ -471,7 +472,7 @@ MAPPING_CASES: list[tuple[str, str | None, str, list[str]]] = [
         "",
         [
             "{F}:2: source.type: Unable to extract tag using discriminator 'type' "
-            "(add source.type: csv, google_sheets or salesforce)"
+            "(add source.type: csv, google_sheets, salesforce or sqlite)"
         ],
     ),
     (

@@ -20,7 +20,7 @@ from connector.mapping import parse_phone
 from connector.sandbox import Fault, Sandbox
 from tests.conftest import API_KEY, make_team, read_csv, write_csv
 
-# Each is reached at a different step of design.md's tick (connector/failpoints.py).
+# Each is reached at a different step of a tick (connector/engine.py, connector/failpoints.py).
 FAILPOINTS = [
     "after_intent:1",  # intent journalled, nothing sent
     "after_intent:2",

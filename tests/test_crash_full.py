@@ -1,7 +1,7 @@
 """Crash tests at scale (issue 6): SIGKILL `revox-sync sync TEAM --once` more than 50 times over
 a CSV of 2,000+ rows cut into small batches, at every failpoint and several occurrence counts,
 while POST /campaigns is in flight, and at random moments; then run to completion and check
-design.md's invariants: every phone in exactly one campaign, every eligible row with its final
+the invariants: every phone in exactly one campaign, every eligible row with its final
 status and its call's result, every bad row with its reason, the outbox empty.
 
 `make test-faults` runs the big one (marked `faults`); the small test at the end is fast.
@@ -176,7 +176,7 @@ class Runner:
             return sum(1 for _, b in st.scan("b") if b["state"] == "intent")
 
 
-# Each step of design.md's tick, at several occurrence counts (connector/failpoints.py).
+# Each step of a tick (connector/engine.py), at several occurrence counts (connector/failpoints.py).
 # mid_csv_write counts per row written: the first three land in the very first write of
 # 2,000 generated keys; small counts later land in the keys of appended rows, larger ones in
 # the write-back of results. after_write_back is reached once per tick, so only ":1" exists.

@@ -13,10 +13,10 @@ import pytest
 from adapters.base import RowUpdate, Source
 from adapters.csv_file import CsvSource, CsvSourceConfig
 from connector.errors import ConfigError, RetryableError
-from tests.adapter_contract import SourceContract
+from tests.adapter_contract import SourceContract, TableHarness
 
 
-class CsvHarness:
+class CsvHarness(TableHarness):
     def __init__(self, tmp: Path) -> None:
         self.path = tmp / "leads.csv"
 

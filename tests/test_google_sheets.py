@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from adapters.base import Row, RowUpdate, Source
 from adapters.google_sheets import GoogleSheetsSource, GoogleSheetsSourceConfig, cell_text
 from connector.errors import AuthError, ConfigError, TransientError
-from tests.adapter_contract import SourceContract
+from tests.adapter_contract import SourceContract, TableHarness
 from tests.fakes.sheets_api import DateCell, Formula, SheetsEmulator
 
 SID = "1RevoxTestSheet_0123456789"
@@ -68,7 +68,7 @@ def source(emu: SheetsEmulator, sleeps: list[float]) -> Iterator[Factory]:
         src.close()
 
 
-class SheetsHarness:
+class SheetsHarness(TableHarness):
     """The shared adapter contract, over one emulated worksheet."""
 
     def __init__(self, emu: SheetsEmulator, make: Factory) -> None:

@@ -16,8 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
 from adapters.base import CallLog, CallLogger, RowUpdate, Source
+from adapters.plugin import SourceContext
 from adapters.salesforce import SalesforceSource, SalesforceSourceConfig
 from connector.errors import AmbiguousError, AuthError, ConfigError, TransientError
+from tests.adapter_contract import SourceContract
 
 try:  # tests/ is on sys.path when it is not a package, the project root when it is
     from fakes.salesforce_api import SalesforceEmulator
@@ -99,6 +101,77 @@ def soql_sent(emulator: SalesforceEmulator) -> list[str]:
 
 
 # --- config and auth ---------------------------------------------------------------------
+
+
+CONTRACT_FIELDS = {  # the contract's columns as Lead fields
+    "Name": "LastName",
+    "Phone": "Phone",
+    "Notes": "Description",
+    "Revox status": "Revox_Status__c",
+    "Outcome": "Outcome__c",
+    "Call summary": "Call_Summary__c",
+    "Phone2": "Phone2__c",
+}
+CONTRACT_COLUMNS = ["Name", "Phone", "Notes", "Revox ID", *list(CONTRACT_FIELDS)[3:]]
+
+
+class SalesforceHarness:
+    """The shared contract over emulated Leads: a source keyed by its own record Ids.
+
+    The contract's columns are Lead fields; the "Revox ID" column of ``table()`` is the Id.
+    """
+
+    own_ids = True
+
+    def __init__(self, emu: SalesforceEmulator) -> None:
+        self.emu = emu
+        for name in ("Outcome__c", "Call_Summary__c", "Phone2__c"):
+            emu.add_field("Lead", name)
+
+    def field(self, column: str) -> str:
+        return CONTRACT_FIELDS[column]
+
+    def make(self, header: list[str], rows: list[list[str]]) -> Source:
+        self.set_table([header, *rows])
+        cfg = SalesforceSourceConfig(type="salesforce", where="IsConverted = false")
+        reads = ("LastName", "Phone", "Description")
+        writes = tuple(CONTRACT_FIELDS[c] for c in CONTRACT_COLUMNS[4:])
+        ctx = SourceContext(base_dir=Path(), env=password_env(self.emu), reads=reads, writes=writes)
+        return SalesforceSource.from_config(cfg, ctx)
+
+    def table(self) -> list[list[str]]:
+        def text(record: dict[str, Any], column: str) -> str:
+            value = record["Id"] if column == "Revox ID" else record.get(CONTRACT_FIELDS[column])
+            return "" if value is None else str(value)
+
+        rows = [[text(r, c) for c in CONTRACT_COLUMNS] for r in self.emu.records("Lead")]
+        return [CONTRACT_COLUMNS, *rows]
+
+    def set_table(self, table: list[list[str]]) -> None:
+        """Edit the org as people do: update records by Id, insert new ones, delete the rest."""
+        header, kept = table[0], set()
+        for row in table[1:]:
+            cells = dict(zip(header, row, strict=False))
+            values = {
+                CONTRACT_FIELDS[c]: v or None for c, v in cells.items() if c in CONTRACT_FIELDS
+            }
+            record = (
+                self.emu.get_record(cells.get("Revox ID", "")) if cells.get("Revox ID") else None
+            )
+            if record is None:
+                kept.update(self.emu.add_records("Lead", [{**values, "Company": "Acme"}]))
+            else:
+                record.update(values)
+                kept.add(record["Id"])
+        for record in self.emu.records("Lead"):
+            if record["Id"] not in kept:
+                self.emu.delete_record(record["Id"])
+
+
+class TestSalesforceContract(SourceContract):
+    @pytest.fixture
+    def harness(self, emu: SalesforceEmulator) -> SalesforceHarness:
+        return SalesforceHarness(emu)
 
 
 def test_config_needs_exactly_one_of_list_view_and_where() -> None:

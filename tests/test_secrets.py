@@ -1,4 +1,4 @@
-"""Secrets never leave the environment (issue 6, design.md "Operating it").
+"""Secrets never leave the environment (issue 6).
 
 One deployment with three teams (a CSV, a Salesforce org behind its emulator with a password
 and a security token, a Google Sheet reached with a service-account key through the JWT flow)

@@ -1,6 +1,6 @@
 """Sources that refuse writes for several ticks, then recover (issue 6).
 
-While a source is down, every result waits in the outbox (design.md step 8); once it is back,
+While a source is down, every result waits in the outbox (connector/outbox.py); once it is back,
 each row gets the latest value, none is lost and none is written twice; Revox is asked for
 each contact once. Exercised over a CSV file (a wrapper raising RetryableError, per-row
 refusals, a full disk), Google Sheets (the emulator answering 429 and 500 to

@@ -1,4 +1,4 @@
-"""A local simulator of the Revox API, one generation at a time (docs: revox-api.md).
+"""A local simulator of the Revox API, one generation at a time (connector/revox.py).
 
 ``server`` serves it over HTTP with scripted faults, ``routes`` answers each
 endpoint, ``model`` keeps campaigns on a simulated clock, ``calls`` renders one

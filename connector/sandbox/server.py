@@ -1,7 +1,7 @@
 """A local simulator of the Revox API on 127.0.0.1, with scripted faults.
 
 ``revox-sync demo`` talks to it and the tests use it as Revox. It serves the
-endpoints of docs/revox-api.md over plain HTTP from a background thread; calls
+endpoints connector/revox.py calls over plain HTTP from a background thread; calls
 progress through their statuses on a simulated clock to outcomes picked by
 hashing each phone number (see ``model``). ``Fault`` scripts errors,
 dropped connections and hangs. ``/_sandbox/*`` (no auth) lets another process

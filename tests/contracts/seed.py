@@ -7,7 +7,7 @@ file as ``seed_create_response_example.json``). Required fields are required,
 ``exclusiveMinimum``, ``minimum``/``maximum``) are kept, and unknown fields are
 refused (``extra="forbid"``): a sandbox answer with a field the seed page does not
 list fails here. The page has no row endpoint: ``SeedRowsResponse`` follows the
-fields docs/revox-api.md lists, with the seed's outcomes, and allows more.
+fields the official client (``revox`` 0.5.0) declares, with the seed's outcomes, and allows more.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ class SeedSuccess(_Seed):
     success: bool
 
 
-# --- rows: revox-api.md's fields with the seed's outcomes; more fields allowed ---------------
+# --- rows: the official client's fields with the seed's outcomes; more fields allowed ------
 
 
 class _Doc(BaseModel):
