@@ -2,7 +2,7 @@
 
 ``SOURCES`` maps a mapping's ``source.type`` to the plug-in class that reads that kind of
 source (see ``adapters.plugin`` for what a plug-in provides, and docs/adding-a-source.md).
-The mapping's config union, its JSON Schema, the metrics ``service`` label and ``check``
+The mapping's config union, its JSON Schema, the metrics ``service`` label (the type) and ``check``
 are all derived from this dict: registering a source here is the only edit outside its
 own module(s).
 """
@@ -33,11 +33,6 @@ def config_models() -> tuple[type[SourceConfigBase], ...]:
     return tuple(plugin.config_model for plugin in SOURCES.values())
 
 
-def service_words() -> tuple[tuple[str, str], ...]:
-    """(word in an error message, service label) for every registered source."""
-    return tuple((plugin.error_word, name) for name, plugin in SOURCES.items())
-
-
 __all__ = [
     "SOURCES",
     "SourceConfigBase",
@@ -45,5 +40,4 @@ __all__ = [
     "SourcePlugin",
     "config_models",
     "plugin_for",
-    "service_words",
 ]

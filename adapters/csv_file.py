@@ -84,7 +84,6 @@ class CsvSource:
     """Source over one CSV file."""
 
     config_model: ClassVar[type[SourceConfigBase]] = CsvSourceConfig
-    error_word: ClassVar[str] = "csv"
     requests = 0  # a local file: nothing is sent over HTTP
 
     @classmethod

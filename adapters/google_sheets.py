@@ -152,7 +152,6 @@ class GoogleSheetsSource:
     """Rows of one worksheet; a ``SourcePlugin`` (``adapters.plugin``)."""
 
     config_model: ClassVar[type[SourceConfigBase]] = GoogleSheetsSourceConfig
-    error_word: ClassVar[str] = "google sheets"
 
     @classmethod
     def from_config(

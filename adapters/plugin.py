@@ -10,8 +10,6 @@ A plug-in is a ``Source`` (``adapters.base``) that also says how it is configure
 - ``identity(config, ctx)``: what makes two mappings read the same rows (one team per
   source). It runs when the mapping is loaded, so it is also where a source refuses a path
   outside the folders it may read.
-- ``error_word``: how its error messages name the service ("google sheets"), so the
-  metrics can label an error by service without a list kept elsewhere.
 - ``requests``: HTTP requests sent so far, read before and after a tick for
   ``revox_sync_api_requests_total``; a local file or database sends none.
 """
@@ -79,7 +77,6 @@ class SourcePlugin(Source, Protocol):
     """A ``Source`` class that the registry can build from a mapping's ``source:`` block."""
 
     config_model: ClassVar[type[SourceConfigBase]]
-    error_word: ClassVar[str]
 
     @property
     def requests(self) -> int:

@@ -80,7 +80,6 @@ class SalesforceSource:
 
     key_column: str | None = None  # keyed by its own record Ids
     config_model: ClassVar[type[SourceConfigBase]] = SalesforceSourceConfig
-    error_word: ClassVar[str] = "salesforce"
 
     @classmethod
     def from_config(cls, config: SalesforceSourceConfig, ctx: SourceContext) -> SalesforceSource:

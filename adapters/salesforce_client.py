@@ -238,7 +238,9 @@ class ApiGuard:
             if limited or status >= 500:
                 if not (safe or limited):
                     raise AmbiguousError(detail + " (it may have been applied)")
-                raise TransientError(detail, retry_after=retry_after(response.headers))
+                raise TransientError(
+                    detail, retry_after=retry_after(response.headers), status=status
+                )
             if status == 403:
                 raise AuthError(detail + " (the API user lacks a permission)")
             if status == 404:

@@ -221,7 +221,7 @@ class SheetsClient:
                 if status not in (408, 429) and status < 500:
                     raise self._for_status(exc, status, what) from exc
                 wait = retry_after(exc.response.headers)
-                raise TransientError(f"HTTP {status}", retry_after=wait) from exc
+                raise TransientError(f"HTTP {status}", retry_after=wait, status=status) from exc
             except gauth_errors.RefreshError as exc:
                 if not exc.retryable:
                     raise AuthError(self._auth_message("token refresh failed")) from exc
@@ -242,6 +242,7 @@ class SheetsClient:
             return TransientError(
                 f"Google Sheets: {what} failed ({last}) after {attempts} attempts",
                 retry_after=last.retry_after,
+                status=last.status,
             )
 
         try:

@@ -73,7 +73,6 @@ class SqliteSource:
     """Rows of one SQLite table; a ``SourcePlugin`` (``adapters.plugin``)."""
 
     config_model: ClassVar[type[SourceConfigBase]] = SqliteSourceConfig
-    error_word: ClassVar[str] = "sqlite"
     requests = 0  # a local file: nothing is sent over HTTP
 
     @classmethod

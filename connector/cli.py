@@ -28,6 +28,7 @@ from connector.runtime import open_team
 from connector.settings import Settings
 from connector.sources import open_source
 from connector.state import DamagedStateError, StateStore, move_aside, state_path
+from connector.summary import TickError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -205,7 +206,7 @@ def cmd_sync(ctx: Context, args: argparse.Namespace) -> int:
         summary = engine.tick(dry_run=args.dry_run)
     print(("dry run: " if args.dry_run else "") + summary.line())
     for e in summary.errors:
-        print(f"error: {ctx.redactor.redact(e)}", file=sys.stderr)
+        print(f"error: {ctx.redactor.redact(e.message)}", file=sys.stderr)
     return 1 if summary.errors else 0
 
 
@@ -237,7 +238,8 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
                 f"{r['callbacks_due']} (waiting {r['callbacks_waiting']}), stopped {r['stopped']}"
             )
             if isinstance(last, dict) and last.get("errors"):
-                print(f"  last errors: {ctx.redactor.redact('; '.join(last['errors']))}")
+                said = "; ".join(TickError.from_dict(e).message for e in last["errors"])
+                print(f"  last errors: {ctx.redactor.redact(said)}")
     for p in problems:
         print(f"config error: {ctx.redactor.redact(p)}", file=sys.stderr)
     return 2 if problems else 0

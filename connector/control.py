@@ -116,7 +116,9 @@ class RowControl:
             try:
                 self._stop(key, rec, who, calls, s)
             except RetryableError as exc:
-                s.errors.append(f"stopping row {key}: {exc} (tried again next tick)")
+                s.fail(
+                    "control", "revox", f"stopping row {key}: {exc} (tried again next tick)", exc
+                )
         for key, c in self.tick.agains.items():
             self._again(key, c)
         self.state.commit()
@@ -150,7 +152,9 @@ class RowControl:
             calls[cid] = {r.row_index: r.call for r in rows}
         call = calls[cid].get(int(rec.get("row_index", -1)))
         if call is None:
-            s.errors.append(f"stopping row {key}: Revox has no call for it yet (next tick)")
+            s.fail(
+                "control", "revox", f"stopping row {key}: Revox has no call for it yet (next tick)"
+            )
             return
         if stop.get("state") == "intent" and call.status == "cancelled":
             log.info("row %s: call %s already cancelled; recorded", key, call.id)
@@ -218,7 +222,10 @@ class RowControl:
                 continue
             mapped = map_row(rm, c.row)
             if not isinstance(mapped, Contact):
-                s.errors.append(f"row {key}: cannot be called again, the row no longer maps")
+                s.fail(
+                    "control", self.m.source.type,
+                    f"row {key}: cannot be called again, the row no longer maps", retryable=False,
+                )  # fmt: skip
                 continue
             phone = mapped.to_phone_number
             owner = self.state.phone_owner(phone)

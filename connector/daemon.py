@@ -35,13 +35,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from connector import notify, status_page
 from connector.config import LoadedMapping, Schedule, load_each, mapping_files
-from connector.errors import AuthError, ConfigError, ConnectorError
+from connector.errors import AuthError, ConfigError, ConnectorError, RetryableError
 from connector.health import Backoff, Board, HealthServer, Slot
 from connector.lock import TeamLock
 from connector.logs import Redactor, describe_error, log_tick, setup_logging
 from connector.metrics import Metrics
 from connector.runtime import open_team
 from connector.settings import Settings
+from connector.summary import TickError
 
 log = logging.getLogger(__name__)
 MAX_JITTER = 30.0  # seconds: teams on one schedule spread over half a minute at most
@@ -281,7 +282,13 @@ class Daemon:
         if isinstance(error, ConfigError | AuthError):
             self.metrics.observe_tick(name, "disabled", seconds, None)
             return self._disable(slot, error, ctx)
-        errors = summary.errors if summary else [describe_error(error or RuntimeError())]
+        if summary is not None:
+            errors = summary.errors
+        else:  # the tick raised: one error for the whole tick
+            err = error or RuntimeError()
+            retry = isinstance(err, RetryableError) or not isinstance(err, ConnectorError)
+            status = getattr(err, "status", None)
+            errors = [TickError("tick", service, describe_error(err), status, retry)]
         line = summary.line() if summary else f"{name}: tick failed"
         failures, delay = self.board.record(name, line, errors, slot.backoff)
         if delay is not None:  # space the next runs out, not just skip them

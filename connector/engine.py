@@ -127,7 +127,12 @@ class Engine:
         s.open_campaigns = sum(1 for _, c in self.state.scan("c") if c["state"] == "open")
         s.outbox = self.state.count("o")
         self.state.set_meta(
-            "last_tick", {"at": self.clock().isoformat(), "summary": s.line(), "errors": s.errors}
+            "last_tick",
+            {
+                "at": self.clock().isoformat(),
+                "summary": s.line(),
+                "errors": [e.as_dict() for e in s.errors],
+            },
         )
         self.state.commit()
         return s
@@ -166,7 +171,8 @@ class Engine:
                     keyless.append(c)
                 elif c.rejection.reason == DUPLICATE_KEY:
                     # a copied row: results go to the first row with the key only
-                    s.errors.append(f"line {c.row.line}: {c.rejection.message}")
+                    msg = f"line {c.row.line}: {c.rejection.message}"
+                    s.fail("rows", self.m.source.type, msg, retryable=False)
                 elif not dry_run:
                     rejected.append((key, c.rejection, c.record, c.cells))
             elif c.status == "new" and c.contact is not None:
@@ -181,10 +187,13 @@ class Engine:
                 f"replaced. Nothing was sent. Run `revox-sync state rebuild {self.m.team}`"
             )
         if orphans:
-            s.errors.append(
-                f"{len(orphans)} row(s) show a status but are unknown to the state, not sent "
-                f"(first: {orphans[0]}); an older state restored? run `revox-sync state "
-                f"reconcile {self.m.team}` (clearing the status cell would call them again)"
+            s.fail(
+                "rows",
+                "state",
+                retryable=False,
+                message=f"{len(orphans)} row(s) show a status but are unknown to the state, "
+                f"not sent (first: {orphans[0]}); an older state restored? run `revox-sync state "
+                f"reconcile {self.m.team}` (clearing the status cell would call them again)",
             )
         if not dry_run:
             for key, rej, rec, cells in rejected:
@@ -200,7 +209,8 @@ class Engine:
         try:
             stopped = self.journal.launcher.opt_outs([c.to_phone_number for c in news])
         except RetryableError as exc:
-            s.errors.append(f"reading the phone history before submitting: {exc} (sent next tick)")
+            msg = f"reading the phone history before submitting: {exc} (sent next tick)"
+            s.fail("phone_history", "revox", msg, exc)
             return []
         others = elsewhere(self.m, self.journal.launcher.history, news, self.clock())
         if not stopped and not others:
@@ -312,7 +322,7 @@ class Engine:
         try:
             report = self.source.write_back(updates)
         except RetryableError as exc:
-            s.errors.append(f"assigning row keys: {exc}")
+            s.fail("keys", self.m.source.type, f"assigning row keys: {exc}", exc)
             return []
         s.keys_assigned = len(report.written)
         news: list[Contact] = []

@@ -22,6 +22,7 @@ class ConnectorError(Exception):
     """Root of every error revox-sync raises on purpose."""
 
     exit_code = 1
+    status: int | None = None  # the HTTP status a service answered, when there was one
 
 
 class ConfigError(ConnectorError):
@@ -47,9 +48,12 @@ class RetryableError(ConnectorError):
 class TransientError(RetryableError):
     """A request failed in a way that is safe to repeat (429, 5xx, timeout on a read)."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
 
 
 class AmbiguousError(RetryableError):

@@ -16,7 +16,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.logs import Redactor
 from connector.metrics import Metrics
+from connector.summary import TickError
 
 if TYPE_CHECKING:
     from connector.config import LoadedMapping
@@ -175,7 +176,7 @@ class Board:
             return t.consecutive_failures
 
     def record(
-        self, team: str, line: str, errors: list[str], backoff: Backoff
+        self, team: str, line: str, errors: Sequence[TickError], backoff: Backoff
     ) -> tuple[int, float | None]:
         """One tick's outcome: (failure streak, seconds before the next attempt or None)."""
         if not errors:
@@ -183,7 +184,7 @@ class Board:
             self.success(team, line)
             return 0, None
         delay = backoff.failed(time.monotonic())
-        return self.failure(team, "; ".join(errors), summary=line), delay
+        return self.failure(team, "; ".join(e.message for e in errors), summary=line), delay
 
     def last(self) -> TeamHealth | None:
         """The team that ticked last."""

@@ -184,15 +184,17 @@ class Journal:
             rec["at"] = before
             self.state.put("b", bid, rec)
             self.state.commit()
-            s.errors.append(f"batch {bid}: {exc} (kept as intent, sent next tick)")
+            s.fail("submit", "revox", f"batch {bid}: {exc} (kept as intent, sent next tick)", exc)
             return False
         except RejectedError as exc:
             if exc.status == 409:  # "already exists" may mean an earlier attempt landed
-                s.errors.append(f"batch {bid}: {exc} (kept as intent, reconciled next tick)")
+                msg = f"batch {bid}: {exc} (kept as intent, reconciled next tick)"
+                s.fail("submit", "revox", msg, exc, retryable=True)
                 return False
             return self._refused(bid, rec, exc, s)
         except (AmbiguousError, RetryableError) as exc:
-            s.errors.append(f"batch {bid}: {exc} (kept as intent, reconciled next tick)")
+            msg = f"batch {bid}: {exc} (kept as intent, reconciled next tick)"
+            s.fail("submit", "revox", msg, exc, retryable=True)
             return False
         self._adopt(bid, rec, camp, s)
         return True
@@ -200,7 +202,7 @@ class Journal:
     def _refused(self, bid: str, rec: Record, exc: RejectedError, s: TickSummary) -> bool:
         """Nothing was created: re-shape, isolate the refused contacts, or fail the batch."""
         contacts: list[dict[str, Any]] = rec["body"]["contacts"]
-        ref = refusal(exc.status, exc.body or str(exc), len(contacts))
+        ref = refusal(exc.status or 0, exc.body or str(exc), len(contacts))
         gen: Generation = "current" if rec.get("gen") == "current" else "seed"
         wrong_shape = ref.names_seed_fields() if gen == "seed" else ref.wants_launch()
         if exc.status == 422 and self.pinned is None and wrong_shape and not rec.get("reshaped"):
@@ -223,7 +225,8 @@ class Journal:
             groups = [everyone[:half], everyone[half:]]
         else:
             return self._fail(bid, rec, everyone, ref.reason, s)
-        s.errors.append(f"batch {bid} refused ({ref.reason}); {len(bad)} contact(s) isolated")
+        msg = f"batch {bid} refused ({ref.reason}); {len(bad)} contact(s) isolated"
+        s.fail("submit", "revox", msg, exc, retryable=False)
         self._fail_rows(rec, bad, ref.reason)
         children: list[tuple[str, Record]] = []
         name = rec.get("name") or rec["body"]["name"]
@@ -238,7 +241,7 @@ class Journal:
         return all(self._send(cbid, crec, s) for cbid, crec in children)
 
     def _fail(self, bid: str, rec: Record, which: list[int], reason: str, s: TickSummary) -> bool:
-        s.errors.append(f"batch {bid} refused: {reason}")
+        s.fail("submit", "revox", f"batch {bid} refused: {reason}", retryable=False)
         self._fail_rows(rec, which, reason)
         rec.update(state="failed", error=reason, body=None)
         self.state.put("b", bid, rec)
@@ -295,7 +298,7 @@ class Journal:
         try:
             listing = self.revox.list_campaigns()
         except RetryableError as exc:
-            s.errors.append(f"reconciling {len(sent)} batch(es): {exc}")
+            s.fail("reconcile", "revox", f"reconciling {len(sent)} batch(es): {exc}", exc)
             return
         for bid, rec in sent:
             found = [c for c in listing.campaigns if rec["marker"] in c.name]
@@ -304,14 +307,18 @@ class Journal:
                 log.info("batch %s: adopting campaign %s found by name", bid, found[0].id)
                 self._adopt(bid, rec, found[0], s)
             elif not listing.complete:
-                s.errors.append(
+                s.fail(
+                    "reconcile",
+                    "revox",
                     f"batch {bid}: not in the campaign list, but part of the list could not "
-                    "be read; not re-sent until a complete list shows it is missing"
+                    "be read; not re-sent until a complete list shows it is missing",
                 )
             elif age < self.settle_seconds:
-                s.errors.append(
+                s.fail(
+                    "reconcile",
+                    "revox",
                     f"batch {bid}: not on Revox yet; re-sent only after {self.settle_seconds:g}s "
-                    "in case the last attempt is still in flight"
+                    "in case the last attempt is still in flight",
                 )
             elif not self._send(bid, rec, s):
                 return

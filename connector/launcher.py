@@ -64,7 +64,12 @@ class Launcher:
             self._refused(cid, str(exc), s)
             return
         except RetryableError as exc:
-            s.errors.append(f"launching campaign {cid}: {exc} (sent again at the next poll)")
+            s.fail(
+                "launch",
+                "revox",
+                f"launching campaign {cid}: {exc} (sent again at the next poll)",
+                exc,
+            )
             return
         log.info("campaign %s: launched %s call(s)", cid, "all" if launched < 0 else launched)
         crec["launch"] = "done"
@@ -72,7 +77,7 @@ class Launcher:
         self.state.commit()
 
     def _refused(self, cid: str, reason: str, s: TickSummary) -> None:
-        s.errors.append(f"launching campaign {cid} refused: {reason}")
+        s.fail("launch", "revox", f"launching campaign {cid} refused: {reason}", retryable=False)
         crec = self.state.get("c", cid) or {}
         text = f"Revox refused to launch the campaign: {reason}"[:300]
         known = self.state.get_many("r", crec.get("keys", []))

@@ -15,13 +15,14 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TextIO
 
 from connector.redact import REDACTED, Redactor, secret_values
 from connector.settings import LOG_LEVELS
+from connector.summary import TickError
 
 __all__ = ["REDACTED", "Redactor", "secret_values"]
 
@@ -109,7 +110,7 @@ def log_tick(
     line: str,
     seconds: float,
     summary: object | None,
-    errors: list[str],
+    errors: Sequence[TickError],
     retry_in: float | None,
     error: BaseException | None,
 ) -> None:
@@ -122,7 +123,7 @@ def log_tick(
     if not errors:
         logger.info(line, extra=extra)
         return
-    extra.update(errors=errors, retry_in=round(retry_in or 0.0, 1))
+    extra.update(errors=[e.as_dict() for e in errors], retry_in=round(retry_in or 0.0, 1))
     bug = error if error is not None and not isinstance(error, ConnectorError) else None
     level = logging.WARNING if summary is not None else logging.ERROR
     logger.log(level, "%s; next attempt in %.0fs", line, retry_in or 0.0, extra=extra, exc_info=bug)

@@ -11,31 +11,24 @@ codes and fixed result words: never free text, so nothing secret and no unbounde
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from adapters import service_words
-from connector.engine import Engine, TickSummary
+from connector.engine import Engine
+from connector.summary import TickError, TickSummary
 
 # Seconds: a CSV tick takes milliseconds, a Salesforce list view of a million rows minutes.
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 RESULTS = ("ok", "errors", "failed", "disabled")
-_STATUS = re.compile(r"\bHTTP (\d{3})\b")
-# (word in an error message, service label): Revox first, then every registered source
-_SERVICES = (("revox", "revox"), *service_words())
 
 
-def classify_error(text: str, default_service: str = "source") -> tuple[str, str]:
-    """(service, status) named by an error message, e.g. ("revox", "503"); "none" if unknown."""
-    lower = text.lower()
-    service = next((label for word, label in _SERVICES if word in lower), default_service)
-    m = _STATUS.search(text)
-    return service, m.group(1) if m else "none"
+def error_labels(error: TickError) -> tuple[str, str]:
+    """(service, status) labels of one tick error, e.g. ("revox", "503"); "none" if none."""
+    return error.service, str(error.status) if error.status else "none"
 
 
 class Metrics:
@@ -142,13 +135,13 @@ class Metrics:
         service: str,
         seconds: float,
         summary: TickSummary | None,
-        errors: list[str],
+        errors: Sequence[TickError],
         failures: int,
     ) -> None:
         """Everything one tick tells: result, counts, errors, and the team's failure streak."""
         result = "ok" if not errors else "errors" if summary is not None else "failed"
         self.observe_tick(team, result, seconds, summary)
-        self.observe_errors(team, errors, service)
+        self.observe_errors(team, errors)
         self.team_state(team, failures, None if errors else time.time())
 
     def observe_requests(self, team: str, service: str, count: int) -> None:
@@ -172,10 +165,10 @@ class Metrics:
             if isinstance(source, int) and isinstance(after, int):
                 self.observe_requests(team, service, after - source)
 
-    def observe_errors(self, team: str, errors: list[str], default_service: str) -> None:
-        """Count the errors of one tick by the service and status their message names."""
-        for text in errors:
-            self.api_errors.labels(team, *classify_error(text, default_service)).inc()
+    def observe_errors(self, team: str, errors: Sequence[TickError]) -> None:
+        """Count the errors of one tick by the service and status they carry."""
+        for error in errors:
+            self.api_errors.labels(team, *error_labels(error)).inc()
 
     def team_state(self, team: str, failures: int, last_success: float | None) -> None:
         """The team's failure streak and last success time."""

@@ -58,7 +58,8 @@ class Outbox:
             report = self.source.write_back(updates)
             failpoints.hit("after_write_back")
         except RetryableError as exc:
-            s.errors.append(f"writing {len(updates)} row(s) back: {exc} (kept in the outbox)")
+            msg = f"writing {len(updates)} row(s) back: {exc} (kept in the outbox)"
+            s.fail("write_back", self.m.source.type, msg, exc)
             return
         for k in report.written | report.missing:
             self.state.delete("o", k)
@@ -74,11 +75,17 @@ class Outbox:
         retried = len(report.failed) - len(newly)
         if retried:
             first = next(w for k, w in report.failed.items() if k not in newly)
-            s.errors.append(f"{retried} row(s) refused by the source, kept in the outbox: {first}")
+            s.fail(
+                "write_back", self.m.source.type,
+                f"{retried} row(s) refused by the source, kept in the outbox: {first}",
+            )  # fmt: skip
         if newly:
-            s.errors.append(
-                f"{len(newly)} row(s) refused by the source {PARK_AFTER} times, parked (see "
-                f"`revox-sync status`): {next(iter(newly.values()))}"
+            s.fail(
+                "write_back",
+                self.m.source.type,
+                retryable=False,
+                message=f"{len(newly)} row(s) refused by the source {PARK_AFTER} times, parked "
+                f"(see `revox-sync status`): {next(iter(newly.values()))}",
             )
         self.state.commit()
         if newly:
@@ -107,7 +114,7 @@ class Outbox:
         try:
             report = self.source.log_calls([CallLog(**r) for _, r in pending])
         except RetryableError as exc:
-            s.errors.append(f"logging {len(pending)} call(s): {exc}")
+            s.fail("call_log", self.m.source.type, f"logging {len(pending)} call(s): {exc}", exc)
             return
         for call_id in report.written | report.missing:
             self.state.delete("l", call_id)

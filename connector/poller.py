@@ -35,9 +35,9 @@ class Poller:
             except NotFoundError:
                 self._gone(cid, crec)
             except BadAnswerError as exc:
-                s.errors.append(f"polling campaign {cid}: {exc}")  # the others still go on
+                s.fail("poll", "revox", f"polling campaign {cid}: {exc}", exc)  # others go on
             except RetryableError as exc:
-                s.errors.append(f"polling campaign {cid}: {exc}")
+                s.fail("poll", "revox", f"polling campaign {cid}: {exc}", exc)
                 return
         self.state.commit()
 
@@ -115,7 +115,7 @@ class Poller:
         try:
             stopped = self.journal.launcher.opt_outs(list(ended))
         except RetryableError as exc:  # the submission gate reads the history again
-            s.errors.append(f"reading the phone history: {exc}")
+            s.fail("phone_history", "revox", f"reading the phone history: {exc}", exc)
             return
         col = self.m.write_back.targets().get("do_not_call")
         for phone in stopped:

@@ -94,11 +94,15 @@ def _raise_for(resp: httpx.Response, what: str, redactor: Redactor) -> None:
     body = redactor.redact(resp.text[:300].replace("\n", " "))
     msg = f"Revox {what}: HTTP {code}: {body}"
     if code in (401, 403):
-        raise AuthError(f"{msg} (check REVOX_API_KEY)")
+        auth = AuthError(f"{msg} (check REVOX_API_KEY)")
+        auth.status = code
+        raise auth
     if code == 404:
-        raise NotFoundError(msg)
+        gone = NotFoundError(msg)
+        gone.status = code
+        raise gone
     if code == 429 or code >= 500:
-        raise TransientError(msg, retry_after=retry_after(resp.headers))
+        raise TransientError(msg, retry_after=retry_after(resp.headers), status=code)
     raise RejectedError(msg, status=code, body=resp.text)
 
 
@@ -173,6 +177,7 @@ class RevoxClient:
             raise NotSentError(
                 f"Revox POST {path}: HTTP 429 (rate limited; nothing was applied)",
                 retry_after=retry_after(resp.headers),
+                status=429,
             )
         if resp.status_code >= 500 and not idempotent:
             raise AmbiguousError(

@@ -15,6 +15,7 @@ from typing import Any
 
 from connector.outbox import parked
 from connector.state import StateStore, state_path
+from connector.summary import TickError
 
 
 def team_status(state_dir: Path, team: str, now: datetime | None = None) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def render_html(report: Iterable[dict[str, Any]], redact: Callable[[str], str] =
         at = e(str(last.get("at"))) if isinstance(last, dict) else "never"
         parts.append(f'<tr><th>last tick</th><td data-figure="last_tick">{at}</td></tr></table>')
         if isinstance(last, dict) and last.get("errors"):
-            errs = e(redact("; ".join(str(x) for x in last["errors"])))
+            errs = e(redact("; ".join(TickError.from_dict(x).message for x in last["errors"])))
             parts.append(f"<p class=err>last errors: {errs}</p>")
         parts.append("</section>")
     parts.append("</body></html>\n")

@@ -994,7 +994,7 @@ def test_cell_over_the_old_csv_field_limit_is_read(
     lines = t.bytes().decode().splitlines(keepends=True)
     lines.append(f"{big},{fr(2)}" + "," * (len(rows[0]) - 2) + "\n")
     t.path.write_text("".join(lines))
-    assert t.engine.tick().errors == []
+    assert t.engine.tick().messages == []
     assert sorted(t.called()) == [e164(1), e164(2)]
 
 
@@ -1682,7 +1682,7 @@ def test_html_error_page_while_polling_keeps_everything(
     )
     t.sb.advance(100_000)
     s = t.engine.tick()
-    assert s.errors == [
+    assert s.messages == [
         f"polling campaign {cid}: Revox GET /campaigns/{cid}: HTTP 502: <html> "
         "<h1>502 Bad Gateway</h1> </html>"
     ]
@@ -1707,7 +1707,7 @@ def test_html_page_answering_the_post_is_reconciled_not_resent(
     proxy.rewrites.append(html)
     t = make(csv_bytes([["Ann", fr(1)], ["Bob", fr(2)]]))
     s = t.engine.tick()
-    assert s.errors and "answer is not JSON; may have applied" in s.errors[0]
+    assert s.messages and "answer is not JSON; may have applied" in s.messages[0]
     t.engine.tick()
     t.until_final()
     assert sorted(t.called()) == [e164(1), e164(2)]
@@ -1730,7 +1730,7 @@ def test_campaign_created_without_id_in_the_answer_is_adopted_once(
 
     proxy.rewrites.append(no_id)
     t = make(csv_bytes([["Ann", fr(1)]]))
-    assert any("may have been created" in e for e in t.engine.tick().errors)
+    assert any("may have been created" in e for e in t.engine.tick().messages)
     t.engine.tick()  # found on Revox by its marker: adopted, not sent again
     t.until_final()
     assert t.called() == [e164(1)]
@@ -1777,7 +1777,7 @@ def test_rows_answer_shorter_than_the_contacts_sent(
     for _ in range(3):
         t.sb.advance(100_000)
         s = t.engine.tick()
-        assert s.submitted == 0 and not s.errors
+        assert s.submitted == 0 and not s.messages
     rows = t.rows
     assert [r["Revox status"] in FINAL for r in rows] == [True, False, True, False, True]
     by_phone = {r.phone_number: r.call for r in t.engine.revox.campaign_rows(_only(t))}

@@ -23,8 +23,9 @@ from connector.config import Schedule
 from connector.daemon import make_trigger
 from connector.health import Backoff, Board
 from connector.logs import REDACTED, JsonFormatter, Redactor, TextFormatter, secret_values
-from connector.metrics import Metrics, classify_error
+from connector.metrics import Metrics
 from connector.sandbox import Fault, Sandbox
+from connector.summary import TickError
 from tests.conftest import API_KEY, mapping_yaml, read_csv, write_csv
 from tests.test_systemd import NotifySocket, notify_listener, wait_for
 
@@ -310,8 +311,8 @@ def test_health_board_and_metrics() -> None:
     board.scheduler_running = lambda: False
     assert board.report()[0] == 503
     m = Metrics()
-    m.observe_outcome("t1", "csv", 0.2, None, ["Revox POST /campaigns: HTTP 503: down"], 1)
+    down = TickError("tick", "revox", "Revox POST /campaigns: HTTP 503: down", 503)
+    m.observe_outcome("t1", "csv", 0.2, None, [down], 1)
     text = m.render()[0].decode()
     assert sample(text, "revox_sync_ticks_total", team="t1", result="failed") == 1
     assert sample(text, "revox_sync_api_errors_total", team="t1", service="revox", status="503")
-    assert classify_error("Google Sheets: HTTP 429", "x") == ("google_sheets", "429")

@@ -183,15 +183,15 @@ def test_ambiguous_post_is_reconciled_never_duplicated(
     t = team_factory([[f"P{i}", FR[i]] for i in range(6)])
     sandbox.add_fault(Fault("POST", "/campaigns", kind))
     s = t.engine.tick()
-    assert s.errors and "kept as intent" in s.errors[0]
+    assert s.messages and "kept as intent" in s.messages[0]
     assert all(r.get("Revox status", "") == "" for r in t.csv)  # nothing claimed yet
     if kind == "drop_before_apply":
         # not found on Revox: it is re-sent only once an in-flight attempt cannot land any more
-        assert "re-sent only after" in t.engine.tick().errors[0]
+        assert "re-sent only after" in t.engine.tick().messages[0]
         assert posts(sandbox) == 1
         t.clock.advance(121)
     s2 = t.engine.tick()
-    assert not s2.errors, s2.errors
+    assert not s2.messages, s2.messages
     assert len(sandbox.campaign_contacts()) == 1
     assert_each_phone_once(sandbox)
     assert posts(sandbox) == (2 if kind == "drop_before_apply" else 1)
@@ -201,7 +201,7 @@ def test_ambiguous_post_is_reconciled_never_duplicated(
 def test_5xx_on_post_is_treated_as_ambiguous(team_factory, sandbox: Sandbox) -> None:  # type: ignore[no-untyped-def]
     t = team_factory([["A", FR[0]], ["B", FR[1]]])
     sandbox.add_fault(Fault("POST", "/campaigns", "status", status=503))
-    assert t.engine.tick().errors
+    assert t.engine.tick().messages
     t.clock.advance(121)
     t.engine.tick()
     assert len(sandbox.campaign_contacts()) == 1
@@ -213,7 +213,7 @@ def test_rejected_batch_is_written_back_and_not_resent(team_factory, sandbox: Sa
     t = team_factory([["A", FR[0]], ["B", FR[1]]])
     sandbox.add_fault(Fault("POST", "/campaigns", "status", status=422, times=3))
     s = t.engine.tick()
-    assert s.errors and "refused" in s.errors[0]
+    assert s.messages and "refused" in s.messages[0]
     assert [r["Revox status"] for r in t.csv] == ["failed", "failed"]
     assert "HTTP 422" in t.csv[0]["Revox error"]
     assert posts(sandbox) == 3  # the batch, then each half alone
@@ -266,7 +266,7 @@ def test_source_down_loses_no_result(team_factory, sandbox: Sandbox) -> None:  #
     flaky.down = True
     sandbox.advance(3600)
     s = t.engine.tick()
-    assert s.outbox == 2 and s.errors
+    assert s.outbox == 2 and s.messages
     assert {r["Revox status"] for r in t.csv} <= IN_FLIGHT
     flaky.down = False
     s = t.engine.tick()

@@ -180,7 +180,7 @@ def test_rate_limited_create_is_sent_again_in_the_same_tick(run: Any, gen: Gener
     r = run(gen, 4, pinned=gen)
     r.sb.add_fault(Fault("POST", "/campaigns", "status", status=429, retry_after="2"))
     s = r.tick()
-    assert s.campaigns_created == 1 and s.errors == []
+    assert s.campaigns_created == 1 and s.messages == []
     assert len(each_once(r.sb)) == 4
 
 
@@ -188,7 +188,7 @@ def test_refused_launch_fails_its_rows_instead_of_stalling(run: Any) -> None:
     r = run("current", 4, pinned="current")
     r.sb.add_fault(Fault("POST", r"/campaigns/[^/]+/launch-calls", "status", status=422))
     s = r.tick()
-    assert any("launch" in e and "refused" in e for e in s.errors), s.errors
+    assert any("launch" in e and "refused" in e for e in s.messages), s.messages
     rows = r.csv
     assert {row["Revox status"] for row in rows} == {"failed"}
     assert "refused to launch" in rows[0]["Revox error"]
@@ -202,7 +202,7 @@ def test_a_launch_lost_to_an_error_is_sent_once_more(run: Any) -> None:
     r = run("current", 4, pinned="current")
     r.sb.add_fault(Fault("POST", r"/campaigns/[^/]+/launch-calls", "status", status=503, times=5))
     s = r.tick()
-    assert any("launching campaign" in e for e in s.errors)
+    assert any("launching campaign" in e for e in s.messages)
     assert len(launch_bodies(r.sb)) == 6  # 1 + 4 retries refused, then the poll's one
     r.finish()
     assert len(launch_bodies(r.sb)) == 6
@@ -257,7 +257,7 @@ def test_marker_survives_a_server_that_cuts_names(run: Any, gen: Generation) -> 
     r = run(gen, 4, pinned=gen, max_name_length=30)
     r.sb.add_fault(Fault("POST", "/campaigns", "drop_after_apply"))
     s = r.tick()
-    assert s.errors and s.campaigns_created == 0
+    assert s.messages and s.campaigns_created == 0
     r.engine.journal.settle_seconds = 0
     s = r.tick()
     assert s.campaigns_created == 1

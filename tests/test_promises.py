@@ -87,7 +87,7 @@ def test_a_409_on_a_resend_keeps_the_claims(tmp_path: Path, sb: Sandbox) -> None
     try:
         sb.add_fault(Fault("POST", "/campaigns", "status", status=409))
         s = e.tick()
-        assert s.errors and s.campaigns_created == 0
+        assert s.messages and s.campaigns_created == 0
         assert e.state.phone_owner("+33612340000") is not None  # still claimed
         assert next(r for _, r in e.state.scan("b"))["state"] == "intent"
         e.journal.settle_seconds = 0

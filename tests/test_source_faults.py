@@ -139,14 +139,14 @@ def test_csv_refusing_writes_for_several_ticks_loses_and_repeats_nothing(
 ) -> None:
     engine, source = csv_engine(tmp_path, sandbox, 6)
     s = engine.tick()
-    assert (s.submitted, s.outbox, s.errors) == (6, 0, [])
+    assert (s.submitted, s.outbox, s.messages) == (6, 0, [])
     path = tmp_path / "leads.csv"
     frozen = path.read_bytes()
     source.down = True
     for step in STEPS:  # calling -> post_processing -> completed, and the sixth call too
         sandbox.advance(step)
         s = engine.tick()
-        assert s.errors == [
+        assert s.messages == [
             f"writing {s.outbox} row(s) back: the share is read-only right now (kept in the outbox)"
         ]
         assert path.read_bytes() == frozen
@@ -163,7 +163,7 @@ def test_csv_refusing_writes_for_several_ticks_loses_and_repeats_nothing(
     source.down = False
     sandbox.advance(100_000)
     s = engine.tick()
-    assert s.outbox == 0 and not s.errors
+    assert s.outbox == 0 and not s.messages
     rows = read_csv(path)
     now = final_statuses(sandbox)
     assert [r["Revox status"] for r in rows] == [now[e164(i)] for i in range(6)]
@@ -185,7 +185,7 @@ def test_csv_down_from_the_first_tick_submits_nothing_until_keys_are_stored(
     before = (tmp_path / "leads.csv").read_bytes()
     for _ in range(3):
         s = engine.tick()
-        assert s.errors == ["assigning row keys: the share is read-only right now"]
+        assert s.messages == ["assigning row keys: the share is read-only right now"]
         assert s.submitted == 0
     assert not any(m == "POST" for m, _, _ in sandbox.requests)
     assert (tmp_path / "leads.csv").read_bytes() == before
@@ -211,7 +211,7 @@ def test_csv_refusing_some_rows_keeps_only_those(tmp_path: Path, sandbox: Sandbo
         sandbox.advance(step)
         s = engine.tick()
         assert s.outbox == 2
-        assert s.errors[-1] == (
+        assert s.messages[-1] == (
             "2 row(s) refused by the source, kept in the outbox: locked by another editor"
         )
         pending = dict(engine.state.scan("o"))
@@ -225,7 +225,7 @@ def test_csv_refusing_some_rows_keeps_only_those(tmp_path: Path, sandbox: Sandbo
     source.refuse = set()
     sandbox.advance(100_000)
     s = engine.tick()
-    assert s.outbox == 0 and not s.errors
+    assert s.outbox == 0 and not s.messages
     now = final_statuses(sandbox)
     rows = read_csv(tmp_path / "leads.csv")
     assert [r["Revox status"] for r in rows] == [now[e164(i)] for i in range(6)]
@@ -247,7 +247,7 @@ def test_csv_disk_full_for_several_ticks_is_a_retryable_source_error(
     for _ in range(3):
         sandbox.advance(100_000)
         s = engine.tick()
-        assert s.errors and "No space left on device" in s.errors[-1]
+        assert s.messages and "No space left on device" in s.messages[-1]
         assert engine.state.count("o") == 4
     monkeypatch.setattr(tempfile, "mkstemp", real)
     s = engine.tick()
@@ -309,7 +309,7 @@ def test_sheets_429_then_500_on_writes_for_several_ticks(
 ) -> None:
     engine = sheets_engine(tmp_path, sheets, sandbox, 6)
     s = engine.tick()
-    assert (s.submitted, s.outbox, s.errors) == (6, 0, [])
+    assert (s.submitted, s.outbox, s.messages) == (6, 0, [])
     assert {r["Revox status"] for r in grid_rows(sheets)} <= IN_FLIGHT
     # two ticks of 429 then two of 500; the adapter tries each write twice (max_retries=1)
     sheets.add_fault("POST", WRITES, status=429, times=4)
@@ -318,7 +318,7 @@ def test_sheets_429_then_500_on_writes_for_several_ticks(
     for code, step in zip((429, 429, 500, 500), STEPS, strict=True):
         sandbox.advance(step)
         s = engine.tick()
-        assert s.errors == [
+        assert s.messages == [
             f"writing {s.outbox} row(s) back: Google Sheets: writing cells failed "
             f"(HTTP {code}) after 2 attempts (kept in the outbox)"
         ]
@@ -328,7 +328,7 @@ def test_sheets_429_then_500_on_writes_for_several_ticks(
     sandbox.advance(100_000)
     sheets.clear_log()
     s = engine.tick()
-    assert s.outbox == 0 and not s.errors
+    assert s.outbox == 0 and not s.messages
     writes = [r for r in sheets.records if r.method == "POST" and r.path.endswith("batchUpdate")]
     assert len(writes) == 1  # everything that waited, in one request
     now = final_statuses(sandbox)
@@ -354,7 +354,7 @@ def test_sheets_refusing_the_first_key_write_sends_nothing(
     sheets.add_fault("POST", WRITES, status=503, times=2)
     for code in (429, 503):
         s = engine.tick()
-        assert s.errors == [
+        assert s.messages == [
             f"assigning row keys: Google Sheets: writing cells failed (HTTP {code}) after 2 "
             "attempts"
         ]
@@ -437,7 +437,7 @@ def test_salesforce_request_limit_then_locked_rows_then_recovery(
     emu = salesforce
     engine, ids = sf_engine(tmp_path, emu, sandbox, 6)
     s = engine.tick()
-    assert (s.submitted, s.outbox, s.errors) == (6, 0, [])
+    assert (s.submitted, s.outbox, s.messages) == (6, 0, [])
     # the org is out of API requests for 3 ticks (3 attempts a tick: 1 + 2 retries)
     emu.add_fault(
         "PATCH", PATCH, "status", status=403, error_code="REQUEST_LIMIT_EXCEEDED", times=9
@@ -446,7 +446,7 @@ def test_salesforce_request_limit_then_locked_rows_then_recovery(
     for step in STEPS[:3]:
         sandbox.advance(step)
         s = engine.tick()
-        assert s.errors == [
+        assert s.messages == [
             f"writing {s.outbox} row(s) back: Salesforce PATCH composite/sobjects: HTTP 403 "
             "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded. (kept in the outbox)"
         ]
@@ -460,12 +460,12 @@ def test_salesforce_request_limit_then_locked_rows_then_recovery(
         sandbox.advance(40)
         s = engine.tick()
         assert s.outbox == 2
-        assert s.errors[-1].startswith("2 row(s) refused by the source, kept in the outbox: ")
-        assert "UNABLE_TO_LOCK_ROW" in s.errors[-1]
+        assert s.messages[-1].startswith("2 row(s) refused by the source, kept in the outbox: ")
+        assert "UNABLE_TO_LOCK_ROW" in s.messages[-1]
         assert {k: r["attempts"] for k, r in engine.state.scan("o")} == {k: n for k in locked}
     sandbox.advance(100_000)
     s = engine.tick()
-    assert s.outbox == 0 and not s.errors, s.errors
+    assert s.outbox == 0 and not s.messages, s.messages
     engine.tick()  # a later tick changes nothing
     now = final_statuses(sandbox)
     assert lead_status(emu, ids) == [now[e164(i)] for i in range(6)]
@@ -490,7 +490,7 @@ def test_a_record_refused_for_good_is_parked_and_stops_holding_the_team(
     errors = []
     for _ in range(7):
         s = engine.tick()
-        errors.append(list(s.errors))
+        errors.append(list(s.messages))
         sandbox.advance(100_000)
     assert errors[0] and "refused by the source" in errors[0][-1]
     assert any("parked" in e for e in errors[4]), errors
@@ -517,11 +517,11 @@ def test_salesforce_task_creation_faults_log_each_call_once(
     sandbox.advance(100_000)
     for _ in range(2):
         s = engine.tick()
-        assert s.errors[-1].startswith("logging 5 call(s): Salesforce POST composite/sobjects")
+        assert s.messages[-1].startswith("logging 5 call(s): Salesforce POST composite/sobjects")
         assert engine.state.count("l") == 5
         assert emu.records("Task") == []
     s = engine.tick()  # the reset create went through; it is found again, not repeated
-    assert not s.errors, s.errors
+    assert not s.messages, s.messages
     assert engine.state.count("l") == 0
     engine.tick()
     tasks = emu.records("Task")

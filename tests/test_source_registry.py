@@ -9,11 +9,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import get_args
 
-from adapters import SOURCES, service_words
+from adapters import SOURCES
 from adapters.google_sheets import GoogleSheetsSource, GoogleSheetsSourceConfig
 from adapters.plugin import SourceContext
 from connector.config import json_schema
-from connector.metrics import Metrics, classify_error
+from connector.metrics import Metrics
+from connector.summary import TickError
 from tests.fakes.sheets_api import SheetsEmulator
 
 SID = "1RevoxTestSheet_0123456789"
@@ -35,8 +36,13 @@ def test_schema_offers_every_registered_type() -> None:
 
 
 def test_metrics_label_every_registered_source() -> None:
-    for word, name in service_words():
-        assert classify_error(f"{word.title()}: HTTP 503", "x") == (name, "503")
+    """A tick error carries its service (the mapping's source type): no message parsing."""
+    m = Metrics()
+    for name in SOURCES:
+        m.observe_errors("t1", [TickError("write_back", name, "refused", 503)])
+    text = m.render()[0].decode()
+    for name in SOURCES:
+        assert f'service="{name}",status="503"' in text or f'status="503",service="{name}"' in text
 
 
 def test_config_does_not_import_sources_or_mapping() -> None:

@@ -89,7 +89,7 @@ def test_stale_state_skips_rows_it_does_not_know(tmp_path: Path) -> None:
         t = reopen(tmp_path, sb)
         s = t.engine.tick()
         assert posts(sb) == 2
-        assert any("unknown to the state" in e for e in s.errors)
+        assert any("unknown to the state" in e for e in s.messages)
         assert rows[0]["Revox status"]
         t.state.close()
 
