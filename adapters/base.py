@@ -12,6 +12,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+
+def norm(header: str) -> str:
+    """How a header is found: case and surrounding spaces ignored. The one definition: a
+    source and the mapping must agree on it, or a row's cells are not found by header."""
+    return header.strip().casefold()
+
+
 SHOWN_HEADERS, SHOWN_HEADER_LEN = 20, 40
 
 

@@ -21,7 +21,7 @@ from typing import IO, ClassVar, Literal
 
 from pydantic import Field
 
-from adapters.base import Row, RowUpdate, WriteReport, header_text
+from adapters.base import Row, RowUpdate, WriteReport, header_text, norm
 from adapters.plugin import SourceConfigBase, SourceContext
 from connector import failpoints
 from connector.errors import ConfigError, RetryableError
@@ -52,11 +52,6 @@ class CsvSourceConfig(SourceConfigBase):
     escape_formulas: bool = Field(
         True, description="Prefix ' to written values that a spreadsheet would run as formulas"
     )
-
-
-def norm(header: str) -> str:
-    """How headers are compared: case and surrounding spaces ignored."""
-    return header.strip().casefold()
 
 
 class _Recorder:

@@ -22,7 +22,7 @@ from gspread.http_client import ParamsType
 from gspread.utils import absolute_range_name, rowcol_to_a1
 from pydantic import Field, field_validator
 
-from adapters.base import Row, RowUpdate, WriteReport
+from adapters.base import Row, RowUpdate, WriteReport, norm
 from adapters.plugin import SourceConfigBase, SourceContext
 from adapters.sheets_client import CREDENTIALS_ENV, RangeError, SheetsClient, resolve_auth
 from connector.errors import ConfigError
@@ -115,10 +115,6 @@ def _at(column: list[str], line: int) -> str:
     return column[line - 1] if 0 < line <= len(column) else ""
 
 
-def _norm(name: str) -> str:
-    return name.strip().casefold()
-
-
 def _col_letters(col: int) -> str:
     return rowcol_to_a1(1, col)[:-1]
 
@@ -137,9 +133,9 @@ class _Header:
 
     def column(self, name: str) -> int | None:
         """1-based column of ``name`` (case and surrounding spaces ignored)."""
-        wanted = _norm(name)
+        wanted = norm(name)
         for index, cell in enumerate(self.cells, start=1):
-            if cell.strip() and _norm(cell) == wanted:
+            if cell.strip() and norm(cell) == wanted:
                 return index
         return None
 
@@ -274,7 +270,7 @@ class GoogleSheetsSource:
             for u in updates
             if u.expect and u.line is not None and u.key not in known
         }
-        unread = {n for e in expects.values() for n in e if _norm(n) not in seen}
+        unread = {n for e in expects.values() for n in e if norm(n) not in seen}
         seen.update(self._read_columns(meta, header, unread))
         targets, missing = self._locate(meta, merged, keys, expects, seen)
         report.written, report.missing = set(), missing
@@ -316,12 +312,12 @@ class GoogleSheetsSource:
         targets: dict[str, list[int]] = {}
         claimed: set[int] = set()
         missing: set[str] = set()
-        key_name = _norm(self._config.key_column)
+        key_name = norm(self._config.key_column)
         for key, (values, at) in merged.items():
             if key in lines_by_key:
                 targets[key] = lines_by_key[key][:1]
                 continue
-            assigned = next((v for n, v in values.items() if _norm(n) == key_name), None)
+            assigned = next((v for n, v in values.items() if norm(n) == key_name), None)
             if (
                 at is not None
                 and first < at <= meta.row_count
@@ -330,7 +326,7 @@ class GoogleSheetsSource:
                 and (at > len(keys) or not keys[at - 1])
                 and at not in claimed
                 and all(
-                    _at(seen.get(_norm(name), []), at) == want.strip()
+                    _at(seen.get(norm(name), []), at) == want.strip()
                     for name, want in expects.get(key, {}).items()
                 )
             ):
@@ -344,7 +340,7 @@ class GoogleSheetsSource:
         self, meta: _SheetMeta, header: _Header, names: set[str]
     ) -> dict[str, list[str]]:
         """Texts of a few columns (index = line - 1) in one request; only for first keys."""
-        cols = {_norm(n): header.column(n) for n in names}
+        cols = {norm(n): header.column(n) for n in names}
         wanted = {n: c for n, c in cols.items() if c is not None}
         if not wanted:
             return {}
@@ -378,7 +374,7 @@ class GoogleSheetsSource:
         ranges = [self._a1(meta, f"{first}:{first}")]
         if guess is not None:
             ranges.append(self._key_range(meta, guess))
-        extra = {_norm(n): c for n in names if old and (c := old.column(n)) is not None}
+        extra = {norm(n): c for n in names if old and (c := old.column(n)) is not None}
         ranges += [self._key_range(meta, c) for c in extra.values()]
         value_ranges = self._client.values_batch_get(ranges, _READ_PARAMS).get("valueRanges", [])
         header_rows = value_ranges[0].get("values") if value_ranges else None
@@ -409,13 +405,13 @@ class GoogleSheetsSource:
         next_col = len(header.cells) + 1
         for values in rows:
             for name in values:
-                norm = _norm(name)
-                if norm not in seen:
+                said = norm(name)
+                if said not in seen:
                     col = header.column(name)
                     if col is None:
                         col, next_col = next_col, next_col + 1
-                    seen[norm] = col
-                columns[name] = seen[norm]
+                    seen[said] = col
+                columns[name] = seen[said]
         return columns
 
     def _runs(self, meta: _SheetMeta, line: int, cells: Mapping[int, str]) -> list[dict[str, Any]]:
@@ -454,9 +450,9 @@ class GoogleSheetsSource:
         seen: dict[str, str] = {}
         duplicates = []
         for name in found:
-            if _norm(name) in seen:
+            if norm(name) in seen:
                 duplicates.append(name)
-            seen.setdefault(_norm(name), name)
+            seen.setdefault(norm(name), name)
         if duplicates:
             listed = ", ".join(repr(name) for name in found)
             raise ConfigError(
@@ -493,7 +489,7 @@ class GoogleSheetsSource:
             chosen = next((p for p in sheets if p.get("title") == wanted), None)
             if chosen is None:
                 chosen = next(
-                    (p for p in sheets if _norm(str(p.get("title", ""))) == _norm(wanted)), None
+                    (p for p in sheets if norm(str(p.get("title", ""))) == norm(wanted)), None
                 )
         if chosen is None:
             titles = ", ".join(repr(p.get("title")) for p in sheets) or "none"

@@ -22,7 +22,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from adapters.base import Row, RowUpdate, WriteReport, header_text
+from adapters.base import Row, RowUpdate, WriteReport, header_text, norm
 from adapters.plugin import SourceConfigBase, SourceContext
 from connector.errors import ConfigError, RetryableError
 
@@ -56,11 +56,6 @@ def quote_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _norm(name: str) -> str:
-    # SQLite compares identifiers case-insensitively; surrounding spaces are a typo
-    return name.strip().casefold()
-
-
 def _text(value: object) -> str:
     if value is None:
         return ""
@@ -82,12 +77,12 @@ class SqliteSource:
 
     @classmethod
     def identity(cls, config: SqliteSourceConfig, ctx: SourceContext) -> tuple[str, ...]:
-        return (str(ctx.confined(config.path, "path")), _norm(config.table))
+        return (str(ctx.confined(config.path, "path")), norm(config.table))
 
     def __init__(self, config: SqliteSourceConfig, path: Path, reads: Sequence[str] = ()) -> None:
         self.path = path
         # a blob in a column the mapping does not read (a photo) must not reject the row
-        self._watched = {_norm(c) for c in reads}
+        self._watched = {norm(c) for c in reads}
         self.key_column: str | None = config.key_column
         self._config = config
         self._table = quote_name(config.table)
@@ -163,7 +158,7 @@ class SqliteSource:
         for name, value in zip(header, record, strict=True):
             text = "" if isinstance(value, bytes) else _text(value)
             if (isinstance(value, bytes) or len(text) > MAX_CELL) and (
-                not watched or _norm(name) in watched
+                not watched or norm(name) in watched
             ):
                 # a blob or a huge cell it reads rejects this row only, saying why
                 problem = problem or f"The cell {name!r} holds binary data or over 1 MiB of text."
@@ -243,5 +238,5 @@ class SqliteSource:
 
 
 def _index(header: Sequence[str], column: str) -> int | None:
-    wanted = _norm(column)
-    return next((i for i, h in enumerate(header) if _norm(h) == wanted), None)
+    wanted = norm(column)
+    return next((i for i, h in enumerate(header) if norm(h) == wanted), None)

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from adapters.base import norm
 from connector import failpoints
 from connector.classify import Classified
 from connector.config import Mapping
 from connector.errors import NotFoundError, RejectedError, RetryableError
 from connector.journal import Journal
-from connector.mapping import Contact, Rejection, ResolvedMapping, map_row, norm
+from connector.mapping import Contact, Rejection, ResolvedMapping, map_row
 from connector.results import failed_values
 from connector.revox import Call, RevoxClient
 from connector.state import Record, StateStore

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from itertools import chain
 
-from adapters.base import CallLogger, RowUpdate, Source
+from adapters.base import CallLogger, RowUpdate, Source, norm
 from connector.callbacks import ResultHook, elsewhere
 from connector.classify import DUPLICATE_KEY, Classified, classify
 from connector.config import LoadedMapping
@@ -25,7 +25,7 @@ from connector.control import RowControl
 from connector.dnc import DncStore
 from connector.errors import ConfigError, RetryableError
 from connector.journal import Journal, digest
-from connector.mapping import DO_NOT_CALL, Contact, Rejection, ResolvedMapping, norm, resolve
+from connector.mapping import DO_NOT_CALL, Contact, Rejection, ResolvedMapping, resolve
 from connector.outbox import Outbox, ordered
 from connector.poller import Poller
 from connector.results import rejected_values, shows_no_submission

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
-from adapters.base import Row, header_text
+from adapters.base import Row, header_text, norm
 from connector.config import Mapping
 from connector.errors import ConfigError
 from connector.phone import INVALID_PHONE as INVALID_PHONE
@@ -54,11 +54,6 @@ class Rejection:
     reason: str
     message: str
     to_phone_number: str | None = None
-
-
-def norm(text: str) -> str:
-    """How headers and filter values are compared: case and surrounding spaces ignored."""
-    return text.strip().casefold()
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.base import Source
+from adapters.base import Source, norm
 from connector.config import Mapping
 from connector.errors import ConfigError
 from connector.journal import parse_marker, team_tag
-from connector.mapping import Contact, Rejection, map_row, norm, resolve
+from connector.mapping import Contact, Rejection, map_row, resolve
 from connector.revox import Campaign, RevoxClient
 from connector.state import StateStore
 
