@@ -11,9 +11,8 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from connector import __version__, status_page
@@ -23,10 +22,8 @@ from connector.engine import Engine
 from connector.errors import AuthError, ConfigError, ConnectorError, TeamBusy
 from connector.lock import TeamLock
 from connector.logs import Redactor, TextFormatter, secret_values
-from connector.revox import RevoxClient
 from connector.runtime import open_team
 from connector.settings import Settings
-from connector.sources import open_source
 from connector.state import DamagedStateError, StateStore, move_aside, state_path
 from connector.summary import TickError
 
@@ -136,28 +133,14 @@ class Context:
 
     @contextmanager
     def engine(self, loaded: LoadedMapping, *, offline: bool = False) -> Iterator[Engine]:
-        """A team's engine; offline (preview, check) sends nothing and writes no state."""
-        if not offline:
-            # one owner per team: taken before the state is even opened (lock.py)
-            with TeamLock(self.state_dir, loaded.mapping.team):
-                team = open_team(loaded, self.state_dir, self.env)
-                try:
-                    yield team.engine
-                finally:
-                    team.close()
-            return
-        path = state_path(self.state_dir, loaded.mapping.team)
-        with tempfile.TemporaryDirectory() as tmp:
-            exists = path.exists()
-            state = StateStore(path if exists else Path(tmp) / "empty.sqlite", readonly=exists)
-            source = open_source(loaded, self.env)
-            revox = RevoxClient("-", "http://127.0.0.1:9")  # points nowhere: never used
+        """A team's engine; offline (preview, check, dry run) sends nothing and writes no
+        state. Online, one owner per team: the lock is taken before the state is opened."""
+        with TeamLock(self.state_dir, loaded.mapping.team) if not offline else nullcontext():
+            team = open_team(loaded, self.state_dir, self.env, offline=offline)
             try:
-                yield Engine(loaded, source, revox, state)
+                yield team.engine
             finally:
-                state.close()
-                revox.close()
-                source.close()
+                team.close()
 
 
 def cmd_preview(ctx: Context, args: argparse.Namespace) -> int:

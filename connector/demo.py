@@ -10,12 +10,9 @@ from typing import TextIO
 
 from adapters.csv_file import read_table
 from connector.config import load_mapping
-from connector.engine import Engine
 from connector.errors import ConfigError
-from connector.revox import RevoxClient
+from connector.runtime import open_team
 from connector.sandbox import Sandbox
-from connector.sources import open_source
-from connector.state import StateStore, state_path
 
 MARKER = ".revox-demo"
 API_KEY = "sandbox-demo-key"
@@ -45,10 +42,9 @@ def run_demo(
     workdir = workdir.resolve()
     loaded = load_mapping(prepare(workdir))
     with Sandbox(API_KEY, speed=speed) as sandbox:
-        source = open_source(loaded, {})
-        revox = RevoxClient(API_KEY, sandbox.url)
-        state = StateStore(state_path(workdir / "state", loaded.mapping.team))
-        engine = Engine(loaded, source, revox, state)
+        env = {"REVOX_API_KEY": API_KEY, "REVOX_BASE_URL": sandbox.url}
+        team = open_team(loaded, workdir / "state", env)
+        engine, state = team.engine, team.engine.state
         print(f"sandbox: {sandbox.url} (speed x{speed:g}); working folder: {workdir}", file=out)
         start = time.monotonic()
         tick = 0
@@ -64,7 +60,7 @@ def run_demo(
                     flush=True,
                 )
                 for e in s.errors:
-                    print(f"  error: {e}", file=out)
+                    print(f"  error: {e.message}", file=out)
                 if s.open_campaigns == 0 and s.outbox == 0 and tick > 1:
                     break
                 if time.monotonic() - start > timeout:
@@ -72,9 +68,7 @@ def run_demo(
                     return 1
                 time.sleep(0.5)
         finally:
-            state.close()
-            revox.close()
-            source.close()
+            team.close()
     csv_path = workdir / "leads.csv"
     _table(csv_path, out)
     print(csv_path, file=out)

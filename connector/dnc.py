@@ -23,11 +23,19 @@ def account_id(base_url: str, api_key: str) -> str:
     return hashlib.sha256(f"{base_url.rstrip('/')}\0{api_key}".encode()).hexdigest()[:16]
 
 
+def _path(state_dir: Path, base_url: str, api_key: str) -> Path:
+    return state_dir / f"do-not-call-{account_id(base_url, api_key)}.sqlite"
+
+
 class DncStore:
     """Numbers never to be submitted again by any team of one account."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
+        if readonly:
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # a team opens it in one thread and ticks in another; one tick at a time uses it
@@ -45,7 +53,13 @@ class DncStore:
 
     @classmethod
     def for_account(cls, state_dir: Path, base_url: str, api_key: str) -> DncStore:
-        return cls(state_dir / f"do-not-call-{account_id(base_url, api_key)}.sqlite")
+        return cls(_path(state_dir, base_url, api_key))
+
+    @classmethod
+    def existing(cls, state_dir: Path, base_url: str, api_key: str) -> DncStore | None:
+        """The account's list read-only (preview, check), or None when there is none yet."""
+        path = _path(state_dir, base_url, api_key)
+        return cls(path, readonly=True) if path.exists() else None
 
     def add(self, phone: str, team: str, source: str) -> None:
         now = datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,13 +1,17 @@
 """Building one team's engine from its mapping, the state directory and the environment.
 
-Shared by the CLI (one tick) and the daemon (one engine per team, kept across ticks).
+Shared by the CLI (one tick, a preview, a check, a demo) and the daemon (one engine per
+team, kept across ticks): ``open_team`` is the only place an engine is put together.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from connector.config import LoadedMapping
 from connector.dnc import DncStore
@@ -33,6 +37,7 @@ class Team:
 
     loaded: LoadedMapping
     engine: Engine
+    scratch: tempfile.TemporaryDirectory[str] | None = None  # an offline engine's empty state
 
     @property
     def name(self) -> str:
@@ -44,16 +49,39 @@ class Team:
         self.engine.state.close()
         self.engine.revox.close()
         self.engine.source.close()
+        if self.scratch is not None:
+            self.scratch.cleanup()
 
 
-def open_team(loaded: LoadedMapping, state_dir: Path, env: Mapping[str, str]) -> Team:
-    """Open the source, the Revox client and the state of one team."""
-    revox = revox_client(env)
+def _offline_transport(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"an offline engine sent {request.method} {request.url.path}")
+
+
+def open_team(
+    loaded: LoadedMapping, state_dir: Path, env: Mapping[str, str], *, offline: bool = False
+) -> Team:
+    """The one way an engine is built: `sync`, `state`, `run` and `demo` (online), `preview`,
+    `check` and `sync --dry-run` (offline: nothing is sent to Revox and no state is written;
+    the team's state and do-not-call list are read when they exist)."""
     source = open_source(loaded, env)
-    state = StateStore(state_path(state_dir, loaded.mapping.team))
     settings = Settings.from_env(env)
     base_url = env.get("REVOX_BASE_URL") or DEFAULT_BASE_URL
-    dnc = DncStore.for_account(state_dir, base_url, env.get("REVOX_API_KEY", ""))
+    key = env.get("REVOX_API_KEY", "")
+    path = state_path(state_dir, loaded.mapping.team)
+    scratch = None
+    if not offline:
+        revox = revox_client(env)
+        state = StateStore(path)
+        dnc: DncStore | None = DncStore.for_account(state_dir, base_url, key)
+    else:
+        revox = RevoxClient("-", "http://offline.invalid", transport=httpx.MockTransport(
+            _offline_transport))  # fmt: skip
+        if path.exists():
+            state = StateStore(path, readonly=True)
+        else:
+            scratch = tempfile.TemporaryDirectory()
+            state = StateStore(Path(scratch.name) / "empty.sqlite")
+        dnc = DncStore.existing(state_dir, base_url, key) if key else None
     engine = Engine(
         loaded,
         source,
@@ -63,4 +91,4 @@ def open_team(loaded: LoadedMapping, state_dir: Path, env: Mapping[str, str]) ->
         generation=settings.api_generation,
         dnc=dnc,
     )
-    return Team(loaded, engine)
+    return Team(loaded, engine, scratch)
