@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").glob("*.md"))]
-TOP = ("adapters", "bench", "connector", "docs", "mappings", "systemd", "tests")
+TOP = ("adapters", "bench", "connector", "docs", "emulators", "mappings", "systemd", "tests")
 _PATH = re.compile(r"`((?:" + "|".join(TOP) + r")/[^`\s]*)`")
 # files a reader makes by following the text, not files of the repository
 MADE_BY_THE_READER = {"mappings/leads.csv", "bench/sf-1m.json", "tests/cassettes/*_live_tick.yaml"}

@@ -19,9 +19,9 @@ from connector.revox import RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
+from emulators.salesforce import SalesforceEmulator
+from emulators.sheets import SheetsEmulator
 from tests.conftest import API_KEY, ASSISTANT
-from tests.fakes.salesforce_api import SalesforceEmulator
-from tests.fakes.sheets_api import SheetsEmulator
 
 SID = "1RevoxE2ESheet_abcdefghij"
 FINAL = {"completed", "errored", "cancelled"}
@@ -99,7 +99,7 @@ def test_sheets_5000_rows_request_counts(tmp_path: Path, sheets: SheetsEmulator)
         sheets.clear_log()
         s = engine.tick()  # nothing new, nothing changed
         assert s.results_written == 0 and s.submitted == 0
-        log = [(m, p) for m, p, _ in sheets.requests]
+        log = [(r.method, r.path) for r in sheets.requests]
         assert len(log) == 1 and log[0][0] == "GET" and "/values/" in log[0][1], log
         close(engine)
 

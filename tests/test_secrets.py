@@ -32,9 +32,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connector.sandbox import Sandbox
+from emulators.salesforce import SalesforceEmulator
+from emulators.sheets import SheetsEmulator
 from tests.conftest import ASSISTANT
-from tests.fakes.salesforce_api import SalesforceEmulator
-from tests.fakes.sheets_api import SheetsEmulator
 
 REVOX_KEY = "rvx-SECRET-key-0123456789abcdef"
 WRONG_REVOX_KEY = "rvx-WRONG-key-fedcba9876543210"

@@ -36,9 +36,9 @@ from connector.revox import RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
+from emulators.salesforce import SalesforceEmulator
+from emulators.sheets import SheetsEmulator
 from tests.conftest import API_KEY, ASSISTANT, make_team, mapping_yaml, read_csv
-from tests.fakes.salesforce_api import SalesforceEmulator
-from tests.fakes.sheets_api import SheetsEmulator
 
 FINAL = {"completed", "errored", "cancelled"}
 IN_FLIGHT = {"submitted", "queued_for_calling", "calling", "post_processing"}
@@ -329,7 +329,7 @@ def test_sheets_429_then_500_on_writes_for_several_ticks(
     sheets.clear_log()
     s = engine.tick()
     assert s.outbox == 0 and not s.messages
-    writes = [r for r in sheets.records if r.method == "POST" and r.path.endswith("batchUpdate")]
+    writes = [r for r in sheets.requests if r.method == "POST" and r.path.endswith("batchUpdate")]
     assert len(writes) == 1  # everything that waited, in one request
     now = final_statuses(sandbox)
     rows = grid_rows(sheets)
@@ -337,7 +337,7 @@ def test_sheets_429_then_500_on_writes_for_several_ticks(
     assert all(r["Revox status"] in FINAL and r["Attempts"] != "" for r in rows)
     head = sheets.grid(SID, "Leads")[0]
     status_col = chr(ord("A") + head.index("Revox status"))
-    written = [d["range"] for d in writes[0].body["data"]]
+    written = [d["range"] for d in writes[0].json()["data"]]
     lines = [re.search(rf"!{status_col}(\d+)", r) for r in written]
     found = sorted(int(m.group(1)) for m in lines if m)
     assert found == list(range(2, 8))  # each row's status once: the latest value
