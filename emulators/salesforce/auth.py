@@ -1,3 +1,6 @@
+# mypy: disable-error-code="misc"
+# (mixin methods take ``self: SalesforceEmulator``, the class they are mixed into: mypy
+# checks their bodies against it but calls a self-type that is a subclass an error)
 """Logins of the Salesforce emulator: SOAP, OAuth password and JWT bearer flows."""
 
 from __future__ import annotations

@@ -1,3 +1,6 @@
+# mypy: disable-error-code="misc"
+# (mixin methods take ``self: SalesforceEmulator``, the class they are mixed into: mypy
+# checks their bodies against it but calls a self-type that is a subclass an error)
 """The SOQL subset of the Salesforce emulator: the parser, and ``query``/``queryAll`` paging."""
 
 from __future__ import annotations
