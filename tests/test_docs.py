@@ -40,6 +40,19 @@ def test_docs_cite_no_notes_outside_the_repository() -> None:
     assert cited == []
 
 
+def test_code_cites_no_notes_outside_the_repository() -> None:
+    """Docstrings and comments point at docs/ in the repository, not at notes beside it."""
+    cited = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for top in ("adapters", "bench", "connector", "emulators", "tests")
+        for path in sorted((ROOT / top).rglob("*.py"))
+        if path.name != "test_docs.py"
+        for name in ("design.md", "revox-api.md", "docs/emulators.md")
+        if name in path.read_text(encoding="utf-8")
+    ]
+    assert cited == []
+
+
 def test_every_rejection_reason_is_listed_and_documented() -> None:
     from connector import classify, mapping
 
