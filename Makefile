@@ -34,8 +34,8 @@ demo: $(STAMP)
 test: $(STAMP) lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check connector adapters tests
-	$(BIN)/ruff format --check connector adapters tests
+	$(BIN)/ruff check connector adapters tests emulators bench
+	$(BIN)/ruff format --check connector adapters tests emulators
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

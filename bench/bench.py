@@ -332,7 +332,7 @@ def run_naive(rows: int) -> dict[str, Any]:
     """first / results (all rows changed) / steady / results (10% changed), at ``rows``."""
     from naive import NaiveSync, NaiveTick
 
-    from tests.fakes.sheets_api import SheetsEmulator
+    from emulators.sheets import SheetsEmulator
 
     sb = start_sandbox()
     emu = SheetsEmulator().start()

@@ -7,20 +7,17 @@ connector's); the tick itself runs in a child process (``child.py``).
 from __future__ import annotations
 
 import csv
-import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # the emulators live in tests/fakes, not in the installed package
-    sys.path.insert(0, str(ROOT))
+from connector.sandbox import Sandbox
+from connector.sandbox.model import RevoxModel
+from emulators.salesforce import SalesforceEmulator
+from emulators.sheets import SheetsEmulator
 
-from connector.sandbox import Sandbox  # noqa: E402
-from connector.sandbox.model import RevoxModel  # noqa: E402
-from tests.fakes.salesforce_api import SalesforceEmulator  # noqa: E402
-from tests.fakes.sheets_api import SheetsEmulator  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 API_KEY = "bench-key-1234567890"
 ASSISTANT = "182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e"
@@ -229,11 +226,11 @@ class Env:
         if self.sheets is not None:
             log = list(self.sheets.requests)
             self.sheets.clear_log()
-            reads = sum(1 for m, _, _ in log if m == "GET")
+            reads = sum(1 for r in log if r.method == "GET")
             return {"src_reads": reads, "src_writes": len(log) - reads}
         if self.salesforce is not None:
             sf_log = list(self.salesforce.requests)
-            self.salesforce.requests.clear()
+            self.salesforce.clear_log()
             # writes: sObject Collections PATCH/POST; reads: the rest (queries, describe, login)
             writes = sum(1 for r in sf_log if r.path.endswith("/composite/sobjects"))
             return {"src_reads": len(sf_log) - writes, "src_writes": writes}

@@ -1,4 +1,4 @@
-"""One tick of one team (design.md, "One tick"). No scheduling, signals or CLI here.
+"""One tick of one team (docs/architecture.md, "One tick"). No scheduling, signals or CLI here.
 
 Read and map every row, store keys in keyless rows, submit new contacts through the
 intent journal (journal.py), poll open campaigns (poller.py), then write every pending

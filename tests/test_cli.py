@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,43 +10,13 @@ from pathlib import Path
 import pytest
 
 from connector.sandbox import Sandbox
-from tests.conftest import API_KEY, make_team, read_csv
+from tests.conftest import make_team, read_csv, revox_env, run_cli
 
 ROWS = [["Ann", "06 12 34 56 78"], ["Bob", "not a phone"], ["Cid", "+1 202 555 0143"]]
 
 
-def run(
-    tmp: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("REVOX")}
-    full_env.update(env or {})
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "connector.cli",
-            "--mappings",
-            str(tmp),
-            "--state-dir",
-            str(tmp / "state"),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=120,
-        cwd=tmp,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
-
-
-def revox_env(sb: Sandbox, key: str = API_KEY) -> dict[str, str]:
-    return {"REVOX_API_KEY": key, "REVOX_BASE_URL": sb.url}
-
-
 def test_schema_matches_the_committed_file(tmp_path: Path) -> None:
-    proc = run(tmp_path, "schema")
+    proc = run_cli(tmp_path, "schema")
     assert proc.returncode == 0
     committed = Path(__file__).parent.parent / "mappings" / "schema.json"
     assert json.loads(proc.stdout) == json.loads(committed.read_text())
@@ -55,17 +24,17 @@ def test_schema_matches_the_committed_file(tmp_path: Path) -> None:
 
 def test_check_exit_codes(tmp_path: Path, sandbox: Sandbox) -> None:
     make_team(tmp_path, ROWS)
-    assert run(tmp_path, "check", env=revox_env(sandbox)).returncode == 0
-    bad_key = run(tmp_path, "check", env=revox_env(sandbox, "nope"))
+    assert run_cli(tmp_path, "check", env=revox_env(sandbox)).returncode == 0
+    bad_key = run_cli(tmp_path, "check", env=revox_env(sandbox, "nope"))
     assert bad_key.returncode == 3 and "auth error" in bad_key.stderr
-    no_key = run(tmp_path, "check", env={"REVOX_BASE_URL": sandbox.url})
+    no_key = run_cli(tmp_path, "check", env={"REVOX_BASE_URL": sandbox.url})
     assert no_key.returncode == 2 and "REVOX_API_KEY" in no_key.stderr
 
 
 def test_config_errors_name_file_line_and_field(tmp_path: Path) -> None:
     path = make_team(tmp_path, ROWS)
     path.write_text(path.read_text().replace("max_contacts: 500", "max_contacts: -1"))
-    proc = run(tmp_path, "check")
+    proc = run_cli(tmp_path, "check")
     assert proc.returncode == 2
     assert f"{path}:" in proc.stderr and "campaign.max_contacts" in proc.stderr
 
@@ -73,20 +42,20 @@ def test_config_errors_name_file_line_and_field(tmp_path: Path) -> None:
 def test_missing_column_lists_the_headers_found(tmp_path: Path, sandbox: Sandbox) -> None:
     path = make_team(tmp_path, ROWS)
     path.write_text(path.read_text().replace("phone: Phone", "phone: Mobile"))
-    proc = run(tmp_path, "sync", "t1", "--once", env=revox_env(sandbox))
+    proc = run_cli(tmp_path, "sync", "t1", "--once", env=revox_env(sandbox))
     assert proc.returncode == 2
     assert "'Mobile'" in proc.stderr and "Name, Phone" in proc.stderr
 
 
 def test_unknown_team(tmp_path: Path) -> None:
     make_team(tmp_path, ROWS)
-    proc = run(tmp_path, "preview", "nobody")
+    proc = run_cli(tmp_path, "preview", "nobody")
     assert proc.returncode == 2 and "teams found: t1" in proc.stderr
 
 
 def test_preview_json_lines(tmp_path: Path) -> None:
     make_team(tmp_path, ROWS)
-    proc = run(tmp_path, "preview", "t1", "--format", "json")
+    proc = run_cli(tmp_path, "preview", "t1", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(x) for x in proc.stdout.splitlines()]
     assert [set(x) for x in lines] == [
@@ -110,28 +79,28 @@ def test_preview_json_lines(tmp_path: Path) -> None:
 
 def test_sync_status_and_preview_after(tmp_path: Path, sandbox: Sandbox) -> None:
     make_team(tmp_path, ROWS)
-    dry = run(tmp_path, "sync", "t1", "--once", "--dry-run", env=revox_env(sandbox))
+    dry = run_cli(tmp_path, "sync", "t1", "--once", "--dry-run", env=revox_env(sandbox))
     assert dry.returncode == 0 and dry.stdout.startswith("dry run: ")
     assert sandbox.requests == []
-    proc = run(tmp_path, "sync", "t1", "--once", env=revox_env(sandbox))
+    proc = run_cli(tmp_path, "sync", "t1", "--once", env=revox_env(sandbox))
     assert proc.returncode == 0, proc.stderr
     assert "read 3, new 2, rejected 1, submitted 2, campaigns created 1" in proc.stdout
-    status = json.loads(run(tmp_path, "status", "--format", "json").stdout)
+    status = json.loads(run_cli(tmp_path, "status", "--format", "json").stdout)
     assert status[0]["rows"] == {"rejected": 1, "submitted": 2}
     assert status[0]["open_campaigns"] == 1 and status[0]["outbox"] == 0
     after = [
         json.loads(x)
-        for x in run(tmp_path, "preview", "t1", "--format", "json").stdout.splitlines()
+        for x in run_cli(tmp_path, "preview", "t1", "--format", "json").stdout.splitlines()
     ]
     assert [x["status"] for x in after] == ["submitted", "rejected", "submitted"]
     assert all(x["key"] for x in after)
-    table = run(tmp_path, "status")
+    table = run_cli(tmp_path, "status")
     assert "t1: rows" in table.stdout and "open campaigns 1" in table.stdout
 
 
 def test_unreachable_revox_is_a_clear_error(tmp_path: Path) -> None:
     make_team(tmp_path, ROWS)
-    proc = run(
+    proc = run_cli(
         tmp_path, "check", env={"REVOX_API_KEY": "k", "REVOX_BASE_URL": "http://127.0.0.1:9"}
     )
     # check asks GET /auth-status first now (issue 11, item 10)

@@ -18,19 +18,11 @@ from connector.revox import Generation, RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
-from tests.conftest import API_KEY, mapping_yaml, read_csv, write_csv
+from tests.conftest import API_KEY, Clock, mapping_yaml, read_csv, write_csv
 
 FR = [f"06 12 34 {i // 100:02d} {i % 100:02d}" for i in range(50)]
 E164 = [f"+33612340{i // 100}{i % 100:02d}" for i in range(50)]
 CONTROL = 'control: {column: Action, stop: [stop, cancel, "don\'t call"]}\n'
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # a Friday
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Team:

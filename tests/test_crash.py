@@ -9,7 +9,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 from connector.mapping import parse_phone
 from connector.sandbox import Fault, Sandbox
-from tests.conftest import API_KEY, make_team, read_csv, write_csv
+from tests.conftest import API_KEY, cli_command, make_team, read_csv, write_csv
 
 # Each is reached at a different step of a tick (connector/engine.py, connector/failpoints.py).
 FAILPOINTS = [
@@ -49,18 +48,7 @@ def run_sync(
     if failpoint:
         env["REVOX_SYNC_FAILPOINT"] = failpoint
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "connector.cli",
-            "--mappings",
-            str(tmp / "t1.yaml"),
-            "--state-dir",
-            str(tmp / "state"),
-            "sync",
-            "t1",
-            "--once",
-        ],
+        cli_command(tmp / "t1.yaml", "sync", "t1", "--once"),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -121,18 +109,7 @@ def test_kill_at_every_step_then_complete(tmp_path: Path) -> None:
             sb.advance(7200)
             assert run_sync(tmp_path, sb) in (0, 1)
             st = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "connector.cli",
-                    "--mappings",
-                    str(tmp_path / "t1.yaml"),
-                    "--state-dir",
-                    str(tmp_path / "state"),
-                    "status",
-                    "--format",
-                    "json",
-                ],
+                cli_command(tmp_path / "t1.yaml", "status", "--format", "json"),
                 capture_output=True,
                 text=True,
                 check=True,
@@ -170,18 +147,7 @@ def test_daemon_killed_repeatedly_then_complete(tmp_path: Path) -> None:
         yaml_path.write_text("schedule:\n  every: 1s\n" + yaml_path.read_text())
         env = {k: v for k, v in os.environ.items() if not k.startswith("REVOX")}
         env.update(REVOX_API_KEY=API_KEY, REVOX_BASE_URL=sb.url, REVOX_SYNC_POST_SETTLE_SECONDS="2")
-        cmd = [
-            sys.executable,
-            "-m",
-            "connector.cli",
-            "--mappings",
-            str(folder),
-            "--state-dir",
-            str(folder / "state"),
-            "run",
-            "--log-format",
-            "text",
-        ]
+        cmd = cli_command(folder, "run", "--log-format", "text")
         kills = 0
         n = 300
         for _ in range(6):

@@ -15,7 +15,6 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from connector.mapping import parse_phone
 from connector.revox import Call, RevoxClient
 from connector.sandbox import Fault, Sandbox
 from connector.state import StateStore, state_path
-from tests.conftest import API_KEY, make_team, read_csv, write_csv
+from tests.conftest import API_KEY, cli_command, make_team, read_csv, write_csv
 
 FINAL = {"completed", "errored", "cancelled"}
 SETTLE = 2.0  # REVOX_SYNC_POST_SETTLE_SECONDS for every run
@@ -89,16 +88,7 @@ class Runner:
         return env
 
     def cli(self, *args: str) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "connector.cli",
-            "--mappings",
-            str(self.dir / "t1.yaml"),
-            "--state-dir",
-            str(self.dir / "state"),
-            *args,
-        ]
+        return cli_command(self.dir / "t1.yaml", *args)
 
     def start(self, failpoint: str | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(

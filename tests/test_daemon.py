@@ -26,7 +26,7 @@ from connector.logs import REDACTED, JsonFormatter, Redactor, TextFormatter, sec
 from connector.metrics import Metrics
 from connector.sandbox import Fault, Sandbox
 from connector.summary import TickError
-from tests.conftest import API_KEY, mapping_yaml, read_csv, write_csv
+from tests.conftest import API_KEY, cli_command, mapping_yaml, read_csv, write_csv
 from tests.test_systemd import NotifySocket, notify_listener, wait_for
 
 ns_fixture = pytest.fixture(notify_listener, name="ns")
@@ -51,19 +51,6 @@ def statuses(csv: Path) -> list[str]:
     return [r.get("Revox status", "") for r in read_csv(csv)]
 
 
-def cli(mappings: Path) -> list[str]:
-    state = str(mappings / "state")
-    return [
-        sys.executable,
-        "-m",
-        "connector.cli",
-        "--mappings",
-        str(mappings),
-        "--state-dir",
-        state,
-    ]
-
-
 def _collect(stream: IO[str], sink: list[str]) -> None:
     for line in stream:
         sink.append(line)
@@ -74,7 +61,7 @@ class Daemon:
 
     def __init__(self, mappings: Path, env: dict[str, str]) -> None:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("REVOX", "SALESFORCE"))}
-        cmd = [*cli(mappings), "run", "--http", "127.0.0.1:0"]
+        cmd = [*cli_command(mappings), "run", "--http", "127.0.0.1:0"]
         self.started = time.monotonic()
         self.proc = Popen(cmd, stdout=PIPE, stderr=PIPE, text=True, env={**base, **env})
         self.out: list[str] = []
@@ -152,7 +139,9 @@ def test_daemon_runs_reloads_and_stops(tmp_path: Path, ns: NotifySocket) -> None
     assert code == 0 and took < 10, d.err
     assert wait_for(lambda: ns.seen("STOPPING=1"), 5, "STOPPING=1") and d.events("stopped")
     assert not "".join(d.err).strip(), d.err  # everything goes to the JSON log on stdout
-    status = run([*cli(tmp_path), "status", "--format", "json"], capture_output=True, timeout=30)
+    status = run(
+        [*cli_command(tmp_path), "status", "--format", "json"], capture_output=True, timeout=30
+    )
     report = json.loads(status.stdout)
     assert {r["team"] for r in report} == {"t1", "t2", "t3"}
     assert all(r["outbox"] == 0 for r in report), report

@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").glob("*.md"))]
-TOP = ("adapters", "bench", "connector", "docs", "mappings", "systemd", "tests")
+TOP = ("adapters", "bench", "connector", "docs", "emulators", "mappings", "systemd", "tests")
 _PATH = re.compile(r"`((?:" + "|".join(TOP) + r")/[^`\s]*)`")
 # files a reader makes by following the text, not files of the repository
 MADE_BY_THE_READER = {"mappings/leads.csv", "bench/sf-1m.json", "tests/cassettes/*_live_tick.yaml"}
@@ -36,6 +36,19 @@ def test_docs_cite_no_notes_outside_the_repository() -> None:
         for doc in DOCS
         for name in ("design.md", "revox-api.md")
         if name in doc.read_text(encoding="utf-8")
+    ]
+    assert cited == []
+
+
+def test_code_cites_no_notes_outside_the_repository() -> None:
+    """Docstrings and comments point at docs/ in the repository, not at notes beside it."""
+    cited = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for top in ("adapters", "bench", "connector", "emulators", "tests")
+        for path in sorted((ROOT / top).rglob("*.py"))
+        if path.name != "test_docs.py"
+        for name in ("design.md", "revox-api.md", "docs/emulators.md")
+        if name in path.read_text(encoding="utf-8")
     ]
     assert cited == []
 

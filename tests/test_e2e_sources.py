@@ -19,9 +19,9 @@ from connector.revox import RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
-from tests.conftest import API_KEY, ASSISTANT
-from tests.fakes.salesforce_api import SalesforceEmulator
-from tests.fakes.sheets_api import SheetsEmulator
+from emulators.salesforce import SalesforceEmulator
+from emulators.sheets import SheetsEmulator
+from tests.conftest import API_KEY, team_mapping
 
 SID = "1RevoxE2ESheet_abcdefghij"
 FINAL = {"completed", "errored", "cancelled"}
@@ -52,22 +52,16 @@ def close(engine: Engine) -> None:
 
 # --- Google Sheets ---------------------------------------------------------------------------
 
-SHEETS_YAML = f"""\
-    team: sheets-team
-    source:
-      type: google_sheets
-      spreadsheet: https://docs.google.com/spreadsheets/d/{SID}/edit#gid=0
-      worksheet: Leads
-    contacts:
-      phone: Phone
-      default_region: FR
-      prompt_variables: {{first_name: Name}}
-    campaign:
-      assistant_id: {ASSISTANT}
-      max_contacts: 500
-    write_back:
-      columns: {{status: Revox status, outcome: Outcome, summary: Call summary, error: Revox error}}
-    """
+SHEETS_YAML = team_mapping(
+    "sheets-team",
+    {
+        "type": "google_sheets",
+        "spreadsheet": f"https://docs.google.com/spreadsheets/d/{SID}/edit#gid=0",
+        "worksheet": "Leads",
+    },
+    write_back="columns: {status: Revox status, outcome: Outcome, summary: Call summary, "
+    "error: Revox error}",
+)
 
 
 @pytest.fixture
@@ -99,7 +93,7 @@ def test_sheets_5000_rows_request_counts(tmp_path: Path, sheets: SheetsEmulator)
         sheets.clear_log()
         s = engine.tick()  # nothing new, nothing changed
         assert s.results_written == 0 and s.submitted == 0
-        log = [(m, p) for m, p, _ in sheets.requests]
+        log = [(r.method, r.path) for r in sheets.requests]
         assert len(log) == 1 and log[0][0] == "GET" and "/values/" in log[0][1], log
         close(engine)
 
@@ -137,23 +131,13 @@ def test_sheets_results_follow_rows_after_resort(tmp_path: Path, sheets: SheetsE
 
 # --- Salesforce ------------------------------------------------------------------------------
 
-SF_YAML = f"""\
-    team: sf-team
-    source:
-      type: salesforce
-      object: Lead
-      list_view: Call_me_today
-    contacts:
-      phone: Phone
-      default_region: FR
-      prompt_variables: {{first_name: FirstName, company: Company}}
-    campaign:
-      assistant_id: {ASSISTANT}
-      max_contacts: 500
-    write_back:
-      fields: {{status: Revox_Status__c, outcome: Revox_Outcome__c, summary: Revox_Summary__c}}
-      log_call_task: true
-    """
+SF_YAML = team_mapping(
+    "sf-team",
+    {"type": "salesforce", "object": "Lead", "list_view": "Call_me_today"},
+    prompt_variables="{first_name: FirstName, company: Company}",
+    write_back="fields: {status: Revox_Status__c, outcome: Revox_Outcome__c, "
+    "summary: Revox_Summary__c}\nlog_call_task: true",
+)
 
 
 def sf_env(emu: SalesforceEmulator) -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,23 +19,10 @@ from connector.revox import RevoxClient
 from connector.sandbox import Fault, Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
-from tests.conftest import API_KEY, make_team, read_csv, write_csv
+from tests.conftest import API_KEY, Clock, make_team, read_csv, write_csv
 
 IN_FLIGHT = {"submitted", "queued_for_calling", "calling", "post_processing"}
 FR = [f"06 12 34 {i // 100:02d} {i % 100:02d}" for i in range(200)]
-
-
-class Clock:
-    """The engine's wall clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass

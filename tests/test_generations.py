@@ -22,7 +22,7 @@ from connector.revox import Generation, RevoxClient
 from connector.sandbox import Fault, Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
-from tests.conftest import API_KEY, make_team, read_csv
+from tests.conftest import API_KEY, Clock, make_team, read_csv
 
 FR = [f"06 12 34 {i // 100:02d} {i % 100:02d}" for i in range(200)]
 E164 = [f"+33612340{i // 100}{i % 100:02d}" for i in range(200)]
@@ -35,14 +35,6 @@ RETRY = """  call_retry_config:
          retry_delay_seconds: 3600}
     max_retry_attempts: 2
     timezone: Europe/Paris"""
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Run:

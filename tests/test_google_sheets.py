@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from adapters.base import Row, RowUpdate, Source
 from adapters.google_sheets import GoogleSheetsSource, GoogleSheetsSourceConfig, cell_text
 from connector.errors import AuthError, ConfigError, TransientError
+from emulators.sheets import DateCell, Formula, SheetsEmulator
 from tests.adapter_contract import SourceContract, TableHarness
-from tests.fakes.sheets_api import DateCell, Formula, SheetsEmulator
 
 SID = "1RevoxTestSheet_0123456789"
 URL = f"https://docs.google.com/spreadsheets/d/{SID}/edit#gid=0"
@@ -91,11 +91,11 @@ class TestSheetsContract(SourceContract):
 
 
 def sheets_calls(emu: SheetsEmulator) -> list[tuple[str, str, str]]:
-    return [r for r in emu.requests if r[1].startswith("/v4/")]
+    return [(r.method, r.path, r.query_string) for r in emu.calls(path="^/v4/")]
 
 
 def batch_update_bodies(emu: SheetsEmulator) -> list[dict[str, Any]]:
-    return [r.body for r in emu.records if r.path.endswith("/values:batchUpdate")]
+    return [r.json() for r in emu.requests if r.path.endswith("/values:batchUpdate")]
 
 
 # -- config ---------------------------------------------------------------------
@@ -207,7 +207,7 @@ def test_read_is_one_request_once_metadata_is_cached(source: Factory, emu: Sheet
     assert len(sheets_calls(emu)) == 2  # metadata + values
     emu.clear_log()
     list(src.read_rows())
-    assert emu.requests == [
+    assert [(r.method, r.path, r.query_string) for r in emu.requests] == [
         (
             "GET",
             f"/v4/spreadsheets/{SID}/values/%27Leads%27",
@@ -360,13 +360,13 @@ def test_new_columns_created_at_the_end_and_grid_grows(
         ["Ann", "1", "k1", "queued", "c1"],
     ]
     assert emu.sheet(SID, "Leads").col_count == 5
-    assert [(m, p.rsplit("/", 1)[-1]) for m, p, _ in emu.requests] == [
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in emu.requests] == [
         ("GET", "values:batchGet"),
         ("POST", f"{SID}:batchUpdate"),
         ("POST", "values:batchUpdate"),
     ]
     assert report.requests == 3
-    structure = next(r.body for r in emu.records if r.path.endswith(f"{SID}:batchUpdate"))
+    structure = next(r.json() for r in emu.requests if r.path.endswith(f"{SID}:batchUpdate"))
     assert structure["requests"][0]["appendDimension"]["length"] == 3
     assert src.headers() == ["Name", "Phone", "revox id", "Status", "Campaign"]
 
@@ -569,8 +569,8 @@ def test_service_account_token_flow(
         (claims,) = emu.token_requests
         assert claims["iss"] == SA_EMAIL and claims["kid"] == "kid-test-1"
         assert claims["scope"] == "https://www.googleapis.com/auth/spreadsheets"
-        assert all(r.authorization for r in emu.records if r.path.startswith("/v4/"))
-        assert emu.requests[0] == ("POST", "/token", "")
+        assert all(r.authorization for r in emu.requests if r.path.startswith("/v4/"))
+        assert (emu.requests[0].method, emu.requests[0].path) == ("POST", "/token")
 
 
 def test_sheet_not_shared_with_the_service_account(

@@ -17,8 +17,7 @@ from connector.config import load_all, load_mapping
 from connector.errors import ConfigError
 from connector.mapping import UNREADABLE_ROW, map_row, resolve
 from connector.sandbox import Sandbox
-from tests.conftest import make_team, mapping_yaml, read_csv, write_csv
-from tests.test_cli import revox_env, run
+from tests.conftest import make_team, mapping_yaml, read_csv, revox_env, run_cli, write_csv
 
 ROWS = [["Ann", "06 12 34 56 78"], ["Bob", "06 12 34 56 79"]]
 
@@ -40,9 +39,9 @@ def test_deeply_nested_yaml_is_that_files_config_error(tmp_path: Path) -> None:
 def test_deeply_nested_yaml_does_not_stop_the_cli(tmp_path: Path, sandbox: Sandbox) -> None:
     make_team(tmp_path, ROWS)
     (tmp_path / "deep.yaml").write_text("a: " + "{b: " * 3000 + "1" + "}" * 3000 + "\n")
-    proc = run(tmp_path, "sync", "t1", "--once", env=revox_env(sandbox))
+    proc = run_cli(tmp_path, "sync", "t1", "--once", env=revox_env(sandbox))
     assert proc.returncode == 0, proc.stderr
-    status = run(tmp_path, "status")
+    status = run_cli(tmp_path, "status")
     assert status.returncode == 2 and "nested too deeply" in status.stderr
     assert "t1: rows" in status.stdout
 
@@ -95,7 +94,7 @@ def test_cells_up_to_one_mib_are_read(tmp_path: Path) -> None:
 
 def test_a_larger_cell_rejects_its_row_not_the_team(tmp_path: Path, sandbox: Sandbox) -> None:
     make_team(tmp_path, [["Ann", "06 12 34 56 78"], ["z" * (1 << 20) + "z", "06 12 34 56 79"]])
-    proc = run(tmp_path, "sync", "t1", "--once", env=revox_env(sandbox))
+    proc = run_cli(tmp_path, "sync", "t1", "--once", env=revox_env(sandbox))
     assert proc.returncode == 0, proc.stderr
     ann, big = read_csv(tmp_path / "leads.csv")
     assert ann["Revox status"] not in ("", "rejected") and ann["Revox campaign"]
@@ -147,13 +146,13 @@ def test_data_dir_option_and_variable(tmp_path: Path) -> None:
     data.mkdir()
     write_csv(data / "leads.csv", ["Name", "Phone"], ROWS)
     (maps / "t1.yaml").write_text(mapping_yaml(csv_name=str(data / "leads.csv")))
-    refused = run(maps, "preview", "t1")
+    refused = run_cli(maps, "preview", "t1")
     assert refused.returncode == 2 and "is outside" in refused.stderr
-    by_option = run(maps, "--data-dir", str(data), "preview", "t1")
+    by_option = run_cli(maps, "--data-dir", str(data), "preview", "t1")
     assert by_option.returncode == 0, by_option.stderr
-    by_env = run(maps, "preview", "t1", env={"REVOX_SYNC_DATA_DIR": str(data)})
+    by_env = run_cli(maps, "preview", "t1", env={"REVOX_SYNC_DATA_DIR": str(data)})
     assert by_env.returncode == 0, by_env.stderr
-    missing = run(maps, "preview", "t1", env={"REVOX_SYNC_DATA_DIR": str(tmp_path / "nope")})
+    missing = run_cli(maps, "preview", "t1", env={"REVOX_SYNC_DATA_DIR": str(tmp_path / "nope")})
     assert missing.returncode == 2
     assert missing.stderr.startswith("config error: REVOX_SYNC_DATA_DIR: ")
 
@@ -161,7 +160,7 @@ def test_data_dir_option_and_variable(tmp_path: Path) -> None:
 def test_headers_of_a_file_that_is_not_the_source_are_not_echoed(tmp_path: Path) -> None:
     (tmp_path / "leads.csv").write_text("root:$6$saltsalt$hashhashhash:19000:0:99999:7:::\n")
     (tmp_path / "t1.yaml").write_text(mapping_yaml())
-    proc = run(tmp_path, "preview", "t1")
+    proc = run_cli(tmp_path, "preview", "t1")
     assert proc.returncode == 2
     assert "hashhash" not in proc.stderr and "root:" not in proc.stderr
     assert "none of the mapping's columns is in its first line" in proc.stderr
@@ -171,7 +170,7 @@ def test_headers_listed_are_capped(tmp_path: Path) -> None:
     header = ["Name", *(f"Column {i} " + "w" * 60 for i in range(40))]
     write_csv(tmp_path / "leads.csv", header, [["Ann", *[""] * 40]])
     (tmp_path / "t1.yaml").write_text(mapping_yaml())
-    proc = run(tmp_path, "preview", "t1")
+    proc = run_cli(tmp_path, "preview", "t1")
     assert proc.returncode == 2
     (line,) = proc.stderr.splitlines()
     assert f"{tmp_path / 't1.yaml'}:7: contacts.phone: no column 'Phone' in csv:" in line

@@ -64,7 +64,7 @@ def test_record_sheets_live() -> None:  # pragma: no cover - needs a real sheet
 
 def test_replay_machinery_with_a_cassette_made_to_look_live(tmp_path: Path) -> None:
     """Record from the emulator, rewrite it to the real host, replay it as a live one is."""
-    from tests.fakes.sheets_api import SheetsEmulator
+    from emulators.sheets import SheetsEmulator
 
     sid = "1LiveLookingSheet_0123456789"
     with SheetsEmulator() as emu:

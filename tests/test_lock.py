@@ -17,7 +17,14 @@ from connector.config import load_all
 from connector.errors import TeamBusy
 from connector.lock import TeamLock
 from connector.sandbox import Sandbox
-from tests.conftest import API_KEY, make_team, mapping_yaml, read_csv, write_csv
+from tests.conftest import (
+    API_KEY,
+    make_team,
+    mapping_yaml,
+    popen_cli,
+    read_csv,
+    write_csv,
+)
 from tests.test_crash import phone
 
 HOLD = """\
@@ -56,16 +63,6 @@ def test_a_lock_held_by_another_process_and_freed_when_it_dies(tmp_path: Path) -
         pass
 
 
-def cli(tmp: Path, sb_url: str, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REVOX")}
-    env.update(REVOX_API_KEY=API_KEY, REVOX_BASE_URL=sb_url, REVOX_SYNC_POST_SETTLE_SECONDS="3")
-    cmd = [sys.executable, "-m", "connector.cli", "--mappings", str(tmp / "t1.yaml")]
-    cmd += ["--state-dir", str(tmp / "state"), *args]
-    return subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp
-    )
-
-
 @pytest.mark.parametrize("command", [["sync", "t1", "--once"], ["state", "rebuild", "t1"]])
 def test_cli_on_a_busy_team_exits_4_without_touching_anything(
     tmp_path: Path, command: list[str]
@@ -73,7 +70,7 @@ def test_cli_on_a_busy_team_exits_4_without_touching_anything(
     make_team(tmp_path, [["A", phone(1)]])
     before = (tmp_path / "leads.csv").read_text()
     with TeamLock(tmp_path / "state", "t1", "revox-sync run"):
-        proc = cli(tmp_path, "http://127.0.0.1:9", *command)
+        proc = popen_cli(tmp_path, "http://127.0.0.1:9", *command)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 4, err
     assert len(err.strip().splitlines()) == 1 and "team t1 is busy: held by pid" in err
@@ -127,7 +124,7 @@ def test_two_syncs_racing_on_one_team_call_nobody_twice(tmp_path: Path) -> None:
     write_csv(tmp_path / "leads.csv", ["Name", "Phone", "Revox ID"], rows)
     with Sandbox(API_KEY, speed=1.0) as sb:
         t0 = time.monotonic()
-        procs = [cli(tmp_path, sb.url, "sync", "t1", "--once") for _ in range(2)]
+        procs = [popen_cli(tmp_path, sb.url, "sync", "t1", "--once") for _ in range(2)]
         results = [(p.wait(timeout=300), p.communicate()[1]) for p in procs]
         took = time.monotonic() - t0
         codes = sorted(code for code, _ in results)
@@ -137,7 +134,7 @@ def test_two_syncs_racing_on_one_team_call_nobody_twice(tmp_path: Path) -> None:
         if codes == [0, 4]:
             busy = next(err for code, err in results if code == 4)
             assert "team t1 is busy: held by " in busy
-        last = cli(tmp_path, sb.url, "sync", "t1", "--once")
+        last = popen_cli(tmp_path, sb.url, "sync", "t1", "--once")
         assert last.wait(timeout=300) == 0, last.communicate()
         called = Counter(p for nums in sb.campaign_contacts().values() for p in nums)
         twice = sum(1 for c in called.values() if c > 1)
@@ -159,8 +156,8 @@ def test_two_syncs_and_the_daemon_on_one_team_call_nobody_twice(tmp_path: Path) 
     write_csv(tmp_path / "leads.csv", ["Name", "Phone", "Revox ID"], rows)
     with Sandbox(API_KEY, speed=1.0) as sb:
         t0 = time.monotonic()
-        daemon = cli(tmp_path, sb.url, "run", "--log-format", "text")
-        procs = [cli(tmp_path, sb.url, "sync", "t1", "--once") for _ in range(2)]
+        daemon = popen_cli(tmp_path, sb.url, "run", "--log-format", "text")
+        procs = [popen_cli(tmp_path, sb.url, "sync", "t1", "--once") for _ in range(2)]
         codes = sorted(p.wait(timeout=300) for p in procs)
         assert set(codes) <= {0, 4}, [p.communicate() for p in procs]
         time.sleep(3)  # a few daemon ticks
@@ -168,7 +165,7 @@ def test_two_syncs_and_the_daemon_on_one_team_call_nobody_twice(tmp_path: Path) 
         out, err = daemon.communicate(timeout=60)
         log = out + err
         assert daemon.returncode == 0 and "Traceback" not in log, log
-        last = cli(tmp_path, sb.url, "sync", "t1", "--once")
+        last = popen_cli(tmp_path, sb.url, "sync", "t1", "--once")
         assert last.wait(timeout=300) == 0, last.communicate()
         called = Counter(p for nums in sb.campaign_contacts().values() for p in nums)
         twice = sum(1 for c in called.values() if c > 1)
@@ -187,7 +184,7 @@ def test_the_daemon_skips_a_busy_teams_tick_and_says_so(tmp_path: Path) -> None:
     yaml_path.write_text("schedule:\n  every: 1s\n" + yaml_path.read_text())
     with Sandbox(API_KEY) as sb:
         with TeamLock(tmp_path / "state", "t1", "an operator's sync"):
-            daemon = cli(tmp_path, sb.url, "run", "--log-format", "text")
+            daemon = popen_cli(tmp_path, sb.url, "run", "--log-format", "text")
             time.sleep(3)
             assert not sb.requests  # nothing sent while another process holds the team
         time.sleep(4)  # free again: the next attempt (after its backoff) runs

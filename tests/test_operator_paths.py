@@ -16,8 +16,15 @@ from connector.config import LoadedMapping
 from connector.daemon import Daemon
 from connector.logs import REDACTED, Redactor, secret_values
 from connector.sandbox import Sandbox
-from tests.conftest import API_KEY, ASSISTANT, make_team, mapping_yaml, write_csv
-from tests.test_cli import revox_env, run
+from tests.conftest import (
+    API_KEY,
+    ASSISTANT,
+    make_team,
+    mapping_yaml,
+    revox_env,
+    run_cli,
+    write_csv,
+)
 
 ROWS = [["Ann", "06 12 34 56 78"], ["Bob", "not a phone"]]
 
@@ -37,7 +44,7 @@ def _column_problem(tmp: Path, path: Path) -> str:
 
 def test_check_without_a_key_still_checks_the_columns(tmp_path: Path) -> None:
     path = _no_phone_column(tmp_path)
-    proc = run(tmp_path, "check")
+    proc = run_cli(tmp_path, "check")
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         "config error: REVOX_API_KEY is not set (put it in the environment file)",
@@ -48,7 +55,7 @@ def test_check_without_a_key_still_checks_the_columns(tmp_path: Path) -> None:
 def test_an_unreachable_revox_does_not_hide_missing_columns(tmp_path: Path) -> None:
     path = _no_phone_column(tmp_path)
     env = {"REVOX_API_KEY": "k" * 20, "REVOX_BASE_URL": "http://127.0.0.1:9"}
-    proc = run(tmp_path, "check", env=env)
+    proc = run_cli(tmp_path, "check", env=env)
     assert proc.returncode == 2
     first, second = proc.stderr.splitlines()
     assert first == _column_problem(tmp_path, path)
@@ -59,7 +66,7 @@ def test_a_refused_key_and_a_missing_column_are_both_reported(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
     path = _no_phone_column(tmp_path)
-    proc = run(tmp_path, "check", env=revox_env(sandbox, "wrong-key-123456"))
+    proc = run_cli(tmp_path, "check", env=revox_env(sandbox, "wrong-key-123456"))
     assert proc.returncode == 2  # a configuration problem wins over an auth one
     lines = proc.stderr.splitlines()
     assert lines[0] == _column_problem(tmp_path, path)
@@ -69,14 +76,14 @@ def test_a_refused_key_and_a_missing_column_are_both_reported(
 def test_check_reports_an_unknown_assistant_at_its_line(tmp_path: Path, sandbox: Sandbox) -> None:
     path = make_team(tmp_path, ROWS)
     sandbox.assistants = {"00000000-0000-4000-8000-000000000000"}
-    proc = run(tmp_path, "check", env=revox_env(sandbox))
+    proc = run_cli(tmp_path, "check", env=revox_env(sandbox))
     assert proc.returncode == 2
     assert proc.stderr == (
         f"config error: {path}:12: campaign.assistant_id: no such assistant on this account "
         "(copy the id from the Revox dashboard)\n"
     )
     sandbox.assistants = {ASSISTANT}
-    ok = run(tmp_path, "check", env=revox_env(sandbox))
+    ok = run_cli(tmp_path, "check", env=revox_env(sandbox))
     assert ok.returncode == 0, ok.stderr
     assert f"t1: assistant {ASSISTANT} found" in ok.stdout
     assert "t1: 2 row(s) in csv:" in ok.stdout
@@ -84,13 +91,13 @@ def test_check_reports_an_unknown_assistant_at_its_line(tmp_path: Path, sandbox:
 
 def test_only_an_auth_problem_exits_3(tmp_path: Path, sandbox: Sandbox) -> None:
     make_team(tmp_path, ROWS)
-    proc = run(tmp_path, "check", env=revox_env(sandbox, "wrong-key-123456"))
+    proc = run_cli(tmp_path, "check", env=revox_env(sandbox, "wrong-key-123456"))
     assert proc.returncode == 3 and proc.stderr.startswith("auth error: ")
 
 
 def test_sync_names_the_mapping_field_of_a_missing_column(tmp_path: Path, sandbox: Sandbox) -> None:
     path = _no_phone_column(tmp_path)
-    proc = run(tmp_path, "sync", "t1", "--once", env=revox_env(sandbox))
+    proc = run_cli(tmp_path, "sync", "t1", "--once", env=revox_env(sandbox))
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [_column_problem(tmp_path, path)]
 
@@ -147,7 +154,7 @@ def test_short_secrets_never_redact_inside_words() -> None:
 def test_cli_errors_are_redacted_like_logs(tmp_path: Path) -> None:
     secret = "rvx_live_Zq81Wm33Xy"
     (tmp_path / "t1.yaml").write_text(mapping_yaml(csv_name=f"{secret}.csv"))
-    proc = run(tmp_path, "preview", "t1", env={"REVOX_API_KEY": secret})
+    proc = run_cli(tmp_path, "preview", "t1", env={"REVOX_API_KEY": secret})
     assert proc.returncode == 2
     assert secret not in proc.stderr and f"{REDACTED}.csv does not exist" in proc.stderr
 
@@ -169,14 +176,14 @@ def test_preview_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
 def test_a_bad_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
     make_team(tmp_path, ROWS)
     for command in (["status"], ["sync", "t1", "--once"], ["preview", "t1"]):
-        proc = run(tmp_path, *command, env={"REVOX_SYNC_POST_SETTLE_SECONDS": "abc"})
+        proc = run_cli(tmp_path, *command, env={"REVOX_SYNC_POST_SETTLE_SECONDS": "abc"})
         assert proc.returncode == 2
         assert proc.stderr == (
             "config error: REVOX_SYNC_POST_SETTLE_SECONDS: 'abc' is not a number "
             "(write seconds, e.g. 120)\n"
         )
     env = {"REVOX_SYNC_WORKERS": "0", "REVOX_SYNC_LOG_LEVEL": "loud"}
-    proc = run(tmp_path, "run", env=env)
+    proc = run_cli(tmp_path, "run", env=env)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         "config error: REVOX_SYNC_WORKERS: '0' must be between 1 and 256",

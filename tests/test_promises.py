@@ -8,7 +8,7 @@ that jumps) proved or ruled out.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,18 +20,10 @@ from connector.revox import RevoxClient
 from connector.sandbox import Fault, Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
-from tests.conftest import API_KEY, make_team, read_csv
+from tests.conftest import API_KEY, Clock, make_team, read_csv
 
 FR = [f"06 12 34 00 {i:02d}" for i in range(60)]
 FINAL = {"completed", "errored", "cancelled"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

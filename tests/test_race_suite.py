@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from connector.sandbox import Sandbox
-from tests.conftest import API_KEY, make_team, read_csv, write_csv
+from tests.conftest import API_KEY, make_team, popen_cli, read_csv, write_csv
 from tests.test_crash import phone
-from tests.test_lock import cli
 
 N = 5000
 
@@ -35,8 +34,8 @@ def test_syncs_racing_call_nobody_twice(tmp_path: Path, round_: int, with_daemon
     write_csv(tmp_path / "leads.csv", ["Name", "Phone", "Revox ID"], rows)
     with Sandbox(API_KEY, speed=1.0) as sb:
         t0 = time.monotonic()
-        daemon = cli(tmp_path, sb.url, "run", "--log-format", "text") if with_daemon else None
-        procs = [cli(tmp_path, sb.url, "sync", "t1", "--once") for _ in range(3)]
+        daemon = popen_cli(tmp_path, sb.url, "run", "--log-format", "text") if with_daemon else None
+        procs = [popen_cli(tmp_path, sb.url, "sync", "t1", "--once") for _ in range(3)]
         codes = sorted(p.wait(timeout=600) for p in procs)
         errs = [p.communicate()[1] for p in procs]
         assert set(codes) <= {0, 4} and not any("Traceback" in e for e in errs), errs
@@ -45,7 +44,7 @@ def test_syncs_racing_call_nobody_twice(tmp_path: Path, round_: int, with_daemon
             daemon.send_signal(signal.SIGTERM)
             out, err = daemon.communicate(timeout=120)
             assert daemon.returncode == 0 and "Traceback" not in out + err
-        last = cli(tmp_path, sb.url, "sync", "t1", "--once")
+        last = popen_cli(tmp_path, sb.url, "sync", "t1", "--once")
         assert last.wait(timeout=600) == 0, last.communicate()
         called = Counter(p for nums in sb.campaign_contacts().values() for p in nums)
         twice = sum(1 for c in called.values() if c > 1)

@@ -16,10 +16,9 @@ from connector.revox import RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
-from tests.conftest import API_KEY, make_team, read_csv
+from tests.conftest import API_KEY, make_team, popen_cli, read_csv
 from tests.test_crash import add_rows, phone
 from tests.test_engine import Team, posts
-from tests.test_lock import cli
 from tests.test_state_recovery import reopen
 
 FINAL = {"completed", "errored", "cancelled"}
@@ -106,7 +105,7 @@ def test_rebuild_moves_a_damaged_file_aside_and_says_where(tmp_path: Path) -> No
         t.state.close()
         state = tmp_path / "state" / "t1.sqlite"
         state.write_bytes(b"not a database at all" * 50)
-        proc = cli(tmp_path, sb.url, "state", "rebuild", "t1")
+        proc = popen_cli(tmp_path, sb.url, "state", "rebuild", "t1")
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         aside = list((tmp_path / "state").glob("t1.sqlite.damaged-*"))
@@ -114,5 +113,5 @@ def test_rebuild_moves_a_damaged_file_aside_and_says_where(tmp_path: Path) -> No
         assert f"moved it aside to {aside[0]}" in out
         assert "adopted 1 campaign(s) covering 5 row(s)" in out
         sent = posts(sb)
-        assert cli(tmp_path, sb.url, "sync", "t1", "--once").wait(timeout=60) in (0, 1)
+        assert popen_cli(tmp_path, sb.url, "sync", "t1", "--once").wait(timeout=60) in (0, 1)
         assert posts(sb) == sent

@@ -13,8 +13,7 @@ from connector.config import WriteBack
 from connector.mapping import INVALID_PHONE, Rejection
 from connector.results import failed_values, rejected_values, shows_no_submission
 from connector.sandbox import Sandbox
-from tests.conftest import make_team, read_csv
-from tests.test_cli import revox_env, run
+from tests.conftest import make_team, read_csv, revox_env, run_cli
 
 REJ = Rejection("k1", 2, "x", INVALID_PHONE, "'x' contains text; write digits only.")
 
@@ -58,7 +57,7 @@ def test_rows_as_written_end_to_end(tmp_path: Path, sandbox: Sandbox) -> None:
         ["Dora", "030 62909982 / 0151 23456780"],  # two numbers
     ]
     _team(tmp_path, rows, columns="{status: Revox status, campaign: Revox campaign}")
-    proc = run(tmp_path, "sync", "t1", "--once", env=revox_env(sandbox))
+    proc = run_cli(tmp_path, "sync", "t1", "--once", env=revox_env(sandbox))
     assert proc.returncode == 0, proc.stderr
     anna, ben, cem, dora = read_csv(tmp_path / "leads.csv")
     assert anna["Revox campaign"] and ben["Revox campaign"]
@@ -68,7 +67,7 @@ def test_rows_as_written_end_to_end(tmp_path: Path, sandbox: Sandbox) -> None:
     assert "extensions cannot be dialled" in cem["Revox status"]
     assert dora["Revox status"].startswith("rejected: invalid_phone: ")
     assert "more than one number" in dora["Revox status"]
-    again = run(tmp_path, "sync", "t1", "--once", env=revox_env(sandbox))
+    again = run_cli(tmp_path, "sync", "t1", "--once", env=revox_env(sandbox))
     assert again.returncode == 0, again.stderr
     assert "unknown to the state" not in again.stderr  # 'rejected: ...' is not 'submitted'
 
@@ -83,7 +82,7 @@ def test_extensions_call_the_main_number_when_the_mapping_says_so(
         columns="{status: Revox status, error: Revox error}",
         contacts="  extensions: call_main_number\n",
     )
-    proc = run(tmp_path, "preview", "t1", "--format", "json")
+    proc = run_cli(tmp_path, "preview", "t1", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     (row,) = [json.loads(x) for x in proc.stdout.splitlines()]
     assert row["status"] == "new" and row["to_phone_number"] == "+4915123456789"

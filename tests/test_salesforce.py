@@ -19,12 +19,8 @@ from adapters.base import CallLog, CallLogger, RowUpdate, Source
 from adapters.plugin import SourceContext
 from adapters.salesforce import SalesforceSource, SalesforceSourceConfig
 from connector.errors import AmbiguousError, AuthError, ConfigError, TransientError
+from emulators.salesforce import SalesforceEmulator
 from tests.adapter_contract import SourceContract
-
-try:  # tests/ is on sys.path when it is not a package, the project root when it is
-    from fakes.salesforce_api import SalesforceEmulator
-except ImportError:  # pragma: no cover
-    from tests.fakes.salesforce_api import SalesforceEmulator
 
 USER, PASSWORD, TOKEN = "revox@example.com", "pass-word-1", "TOKEN123"
 CASSETTES = Path(__file__).parent / "cassettes"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import socket
 import sqlite3
@@ -32,9 +31,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connector.sandbox import Sandbox
-from tests.conftest import ASSISTANT
-from tests.fakes.salesforce_api import SalesforceEmulator
-from tests.fakes.sheets_api import SheetsEmulator
+from emulators.salesforce import SalesforceEmulator
+from emulators.sheets import SheetsEmulator
+from tests.conftest import cli_env, team_mapping
 
 REVOX_KEY = "rvx-SECRET-key-0123456789abcdef"
 WRONG_REVOX_KEY = "rvx-WRONG-key-fedcba9876543210"
@@ -54,55 +53,34 @@ def phone(i: int) -> str:
     return f"06 12 34 {i // 100:02d} {i % 100:02d}"
 
 
-CSV_TEAM = f"""\
-    team: t-csv
-    source: {{type: csv, path: leads.csv}}
-    schedule: {{every: 2s}}
-    contacts:
-      phone: Phone
-      default_region: FR
-      prompt_variables: {{first_name: Name}}
-    campaign:
-      assistant_id: {ASSISTANT}
-      max_contacts: 3
-    write_back:
-      columns: {{status: Revox status, outcome: Outcome, summary: Call summary,
-                error: Revox error, recording_url: Recording, call_id: Revox call}}
-      structured_output: {{email: Email}}
-    """
-SF_TEAM = f"""\
-    team: t-sf
-    source:
-      type: salesforce
-      object: Lead
-      where: "Company = 'Acme'"
-    schedule: {{every: 2s}}
-    contacts:
-      phone: Phone
-      default_region: FR
-      prompt_variables: {{first_name: FirstName}}
-    campaign:
-      assistant_id: {ASSISTANT}
-    write_back:
-      fields: {{status: Revox_Status__c, outcome: Revox_Outcome__c}}
-      log_call_task: true
-    """
-SHEETS_TEAM = f"""\
-    team: t-sheets
-    source:
-      type: google_sheets
-      spreadsheet: https://docs.google.com/spreadsheets/d/{SID}/edit
-      worksheet: Leads
-    schedule: {{every: 2s}}
-    contacts:
-      phone: Phone
-      default_region: FR
-      prompt_variables: {{first_name: Name}}
-    campaign:
-      assistant_id: {ASSISTANT}
-    write_back:
-      columns: {{status: Revox status, outcome: Outcome}}
-    """
+CSV_TEAM = team_mapping(
+    "t-csv",
+    {"type": "csv", "path": "leads.csv"},
+    schedule="{every: 2s}",
+    campaign="max_contacts: 3",
+    write_back="columns: {status: Revox status, outcome: Outcome, summary: Call summary,\n"
+    "          error: Revox error, recording_url: Recording, call_id: Revox call}\n"
+    "structured_output: {email: Email}",
+)
+SF_TEAM = team_mapping(
+    "t-sf",
+    {"type": "salesforce", "object": "Lead", "where": "\"Company = 'Acme'\""},
+    schedule="{every: 2s}",
+    prompt_variables="{first_name: FirstName}",
+    campaign="",
+    write_back="fields: {status: Revox_Status__c, outcome: Revox_Outcome__c}\nlog_call_task: true",
+)
+SHEETS_TEAM = team_mapping(
+    "t-sheets",
+    {
+        "type": "google_sheets",
+        "spreadsheet": f"https://docs.google.com/spreadsheets/d/{SID}/edit",
+        "worksheet": "Leads",
+    },
+    schedule="{every: 2s}",
+    campaign="",
+    write_back="columns: {status: Revox status, outcome: Outcome}",
+)
 TEAMS = ("t-csv", "t-sf", "t-sheets")
 
 
@@ -117,8 +95,7 @@ class Deployment:
     outputs: dict[str, tuple[int, str, str]] = field(default_factory=dict)
 
     def cli(self, name: str, *args: str, env: dict[str, str] | None = None) -> int:
-        full = {k: v for k, v in os.environ.items() if not k.startswith(("REVOX", "SALESFORCE"))}
-        full.update(self.env | (env or {}))
+        full = cli_env(self.env | (env or {}))
         proc = subprocess.run(
             [sys.executable, "-m", "connector.cli", *args],
             capture_output=True,
@@ -136,8 +113,7 @@ class Deployment:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        full = {k: v for k, v in os.environ.items() if not k.startswith(("REVOX", "SALESFORCE"))}
-        full.update(self.env)
+        full = cli_env(self.env)
         proc = subprocess.Popen(
             [sys.executable, "-m", "connector.cli", "-v", "run", "--http", f"127.0.0.1:{port}"],
             stdout=subprocess.PIPE,

@@ -11,15 +11,11 @@ UNABLE_TO_LOCK_ROW on some records, faults on the Task creation).
 from __future__ import annotations
 
 import errno
-import os
 import re
-import subprocess
-import sys
 import tempfile
 import textwrap
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +32,18 @@ from connector.revox import RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
-from tests.conftest import API_KEY, ASSISTANT, make_team, mapping_yaml, read_csv
-from tests.fakes.salesforce_api import SalesforceEmulator
-from tests.fakes.sheets_api import SheetsEmulator
+from emulators.salesforce import SalesforceEmulator
+from emulators.sheets import SheetsEmulator
+from tests.conftest import (
+    API_KEY,
+    TUESDAY,
+    Clock,
+    make_team,
+    mapping_yaml,
+    read_csv,
+    run_cli,
+    team_mapping,
+)
 
 FINAL = {"completed", "errored", "cancelled"}
 IN_FLIGHT = {"submitted", "queued_for_calling", "calling", "post_processing"}
@@ -57,18 +62,10 @@ def e164(i: int) -> str:
     return f"+3361234{i // 100:02d}{i % 100:02d}"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def engine_for(loaded: LoadedMapping, source: Source, sb: Sandbox, state_dir: Path) -> Engine:
     revox = RevoxClient(API_KEY, sb.url, sleep=lambda s: None, timeout=5.0, max_retries=1)
     state = StateStore(state_dir / f"{loaded.mapping.team}.sqlite")
-    return Engine(loaded, source, revox, state, clock=Clock())
+    return Engine(loaded, source, revox, state, clock=Clock(TUESDAY))
 
 
 def calls_by_phone(sb: Sandbox) -> Counter[str]:
@@ -258,22 +255,13 @@ def test_csv_disk_full_for_several_ticks_is_a_retryable_source_error(
 
 # --- Google Sheets ------------------------------------------------------------------------
 
-SHEETS_YAML = f"""\
-    team: sheets-faults
-    source:
-      type: google_sheets
-      spreadsheet: {SID}
-      worksheet: Leads
-    contacts:
-      phone: Phone
-      default_region: FR
-      prompt_variables: {{first_name: Name}}
-    campaign:
-      assistant_id: {ASSISTANT}
-      max_concurrent_calls: 1
-    write_back:
-      columns: {{status: Revox status, outcome: Outcome, attempts: Attempts, error: Revox error}}
-    """
+SHEETS_YAML = team_mapping(
+    "sheets-faults",
+    {"type": "google_sheets", "spreadsheet": SID, "worksheet": "Leads"},
+    campaign="max_concurrent_calls: 1",
+    write_back="columns: {status: Revox status, outcome: Outcome, attempts: Attempts, "
+    "error: Revox error}",
+)
 
 
 @pytest.fixture
@@ -329,7 +317,7 @@ def test_sheets_429_then_500_on_writes_for_several_ticks(
     sheets.clear_log()
     s = engine.tick()
     assert s.outbox == 0 and not s.messages
-    writes = [r for r in sheets.records if r.method == "POST" and r.path.endswith("batchUpdate")]
+    writes = [r for r in sheets.requests if r.method == "POST" and r.path.endswith("batchUpdate")]
     assert len(writes) == 1  # everything that waited, in one request
     now = final_statuses(sandbox)
     rows = grid_rows(sheets)
@@ -337,7 +325,7 @@ def test_sheets_429_then_500_on_writes_for_several_ticks(
     assert all(r["Revox status"] in FINAL and r["Attempts"] != "" for r in rows)
     head = sheets.grid(SID, "Leads")[0]
     status_col = chr(ord("A") + head.index("Revox status"))
-    written = [d["range"] for d in writes[0].body["data"]]
+    written = [d["range"] for d in writes[0].json()["data"]]
     lines = [re.search(rf"!{status_col}(\d+)", r) for r in written]
     found = sorted(int(m.group(1)) for m in lines if m)
     assert found == list(range(2, 8))  # each row's status once: the latest value
@@ -372,22 +360,13 @@ def test_sheets_refusing_the_first_key_write_sends_nothing(
 
 # --- Salesforce -----------------------------------------------------------------------------
 
-SF_YAML = f"""    team: sf-faults
-    source:
-      type: salesforce
-      object: Lead
-      where: "Status = 'Open - Not Contacted'"
-    contacts:
-      phone: Phone
-      default_region: FR
-      prompt_variables: {{first_name: FirstName}}
-    campaign:
-      assistant_id: {ASSISTANT}
-      max_concurrent_calls: 1
-    write_back:
-      fields: {{status: Revox_Status__c, outcome: Revox_Outcome__c}}
-      log_call_task: true
-    """
+SF_YAML = team_mapping(
+    "sf-faults",
+    {"type": "salesforce", "object": "Lead", "where": "\"Status = 'Open - Not Contacted'\""},
+    prompt_variables="{first_name: FirstName}",
+    campaign="max_concurrent_calls: 1",
+    write_back="fields: {status: Revox_Status__c, outcome: Revox_Outcome__c}\nlog_call_task: true",
+)
 PATCH = r"/composite/sobjects$"
 
 
@@ -540,13 +519,8 @@ def test_cli_csv_write_refused_by_the_file_system_is_one_line(
     name = "l" * 246 + ".csv"
     (tmp_path / name).write_text("Name,Phone\nAnn,06 12 34 56 78\n")
     (tmp_path / "t1.yaml").write_text(mapping_yaml(csv_name=name))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REVOX")}
-    env.update(REVOX_API_KEY=API_KEY, REVOX_BASE_URL=sandbox.url)
-    proc = subprocess.run(
-        [sys.executable, "-m", "connector.cli", "--mappings", str(tmp_path / "t1.yaml"),
-         "--state-dir", str(tmp_path / "state"), "sync", "t1", "--once"],
-        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
-    )  # fmt: skip
+    env = {"REVOX_API_KEY": API_KEY, "REVOX_BASE_URL": sandbox.url}
+    proc = run_cli(tmp_path / "t1.yaml", "sync", "t1", "--once", env=env)
     assert sandbox.requests == []  # the key could not be stored: nothing was sent
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 1

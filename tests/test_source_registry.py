@@ -15,7 +15,7 @@ from adapters.plugin import SourceContext
 from connector.config import json_schema
 from connector.metrics import Metrics
 from connector.summary import TickError
-from tests.fakes.sheets_api import SheetsEmulator
+from emulators.sheets import SheetsEmulator
 
 SID = "1RevoxTestSheet_0123456789"
 
@@ -66,7 +66,7 @@ def test_sheets_source_counts_its_requests_into_the_metric() -> None:
         with metrics.counting_requests("t1", engine, "google_sheets"):  # type: ignore[arg-type]
             rows = list(source.read_rows())
         source.close()
-    sent = [r for r in emu.requests if r[1].startswith("/v4/")]
+    sent = emu.calls(path="^/v4/")
     assert [r.key for r in rows] == ["k1"]
     assert source.requests == len(sent) > 0
     labels = {"team": "t1", "service": "google_sheets"}

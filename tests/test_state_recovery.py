@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +10,8 @@ import pytest
 from connector.errors import ConfigError
 from connector.rebuild import rebuild
 from connector.sandbox import Sandbox
-from tests.conftest import API_KEY, read_csv
-from tests.test_engine import FR, Clock, Team, build, posts
+from tests.conftest import API_KEY, Clock, make_team, read_csv, run_cli
+from tests.test_engine import FR, Team, build, posts
 
 
 def reopen(tmp: Path, sb: Sandbox) -> Team:
@@ -98,31 +95,10 @@ def test_stale_state_skips_rows_it_does_not_know(tmp_path: Path) -> None:
     "content", [b"not a database at all" * 50, b"SQLite format 3\x00" + b"\x00" * 40]
 )
 def test_damaged_state_file_is_a_clear_error(tmp_path: Path, content: bytes) -> None:
-    from tests.conftest import make_team
-
     make_team(tmp_path, [["A", FR[0]]])
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "t1.sqlite").write_bytes(content)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REVOX")}
-    env.update(REVOX_API_KEY=API_KEY, REVOX_BASE_URL="http://127.0.0.1:9")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "connector.cli",
-            "--mappings",
-            str(tmp_path),
-            "--state-dir",
-            str(tmp_path / "state"),
-            "sync",
-            "t1",
-            "--once",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    proc = run_cli(tmp_path, "sync", "t1", "--once", env={"REVOX_API_KEY": API_KEY}, timeout=60)
     assert proc.returncode == 2
     assert "state file is damaged" in proc.stderr and "state rebuild" in proc.stderr
     assert "Traceback" not in proc.stderr and "Exception in thread" not in proc.stderr

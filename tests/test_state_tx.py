@@ -23,8 +23,8 @@ from connector.revox import RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
-from tests.conftest import API_KEY, make_team
-from tests.test_engine import FR, Clock, assert_each_phone_once, posts
+from tests.conftest import API_KEY, Clock, make_team
+from tests.test_engine import FR, assert_each_phone_once, posts
 
 
 def engine(tmp: Path, sb: Sandbox, n: int, busy_timeout: float = 0.5) -> Engine:
