@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterable
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -243,7 +244,12 @@ class WriteBack(_Strict):
     log_call_task: bool = False
 
     def targets(self) -> dict[str, str]:
-        """Result name -> column or field, from whichever spelling was used."""
+        """Result name -> column or field, from whichever spelling was used (a copy)."""
+        return dict(self._targets)
+
+    @cached_property
+    def _targets(self) -> dict[str, str]:
+        # computed once: the model is frozen, and this is asked for every row written back
         out: dict[str, str] = {str(k): v for k, v in self.columns.items()}
         out.update({str(k): v for k, v in self.fields.items()})
         return out

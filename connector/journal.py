@@ -131,8 +131,9 @@ class Journal:
                 {"to_phone_number": c.to_phone_number, "prompt_variables": c.prompt_variables}
                 for c in chunk
             ]
-            for c in chunk:
-                self.state.put("p", c.to_phone_number, {"key": c.key, "at": now})
+            self.state.put_many(
+                "p", ((c.to_phone_number, {"key": c.key, "at": now}) for c in chunk)
+            )
             self.state.set_meta("batch_seq", seq)
             salt = f"#{seq}" if again else ""
             bid, rec = self._intent([c.key for c in chunk], contacts, name, 0, salt)
@@ -152,9 +153,13 @@ class Journal:
         mark = marker(self.m.team, bid)
         gen = self.generation or "seed"
         body = create_body(gen, self.m.campaign, campaign_name(mark, name), contacts)
-        for key, c in zip(keys, contacts, strict=True):
-            row = {"state": "queued", "batch": bid, "phone": c["to_phone_number"]}
-            self.state.put("r", key, row)
+        self.state.put_many(
+            "r",
+            (
+                (key, {"state": "queued", "batch": bid, "phone": c["to_phone_number"]})
+                for key, c in zip(keys, contacts, strict=True)
+            ),
+        )
         rec: Record = {
             "state": "intent",
             "keys": keys,
@@ -269,10 +274,19 @@ class Journal:
             {"state": "open", "batch": bid, "keys": keys, "launch": launch, "sig": None}
             | {"name": camp.name},
         )
-        for i, (key, phone) in enumerate(zip(keys, phones, strict=True)):
-            row = {"state": "submitted", "batch": bid, "phone": phone, "campaign": camp.id}
-            self.state.put("r", key, row | {"row_index": i})
-        self.state.queue_writes({k: submitted_values(self.m.write_back, camp.id) for k in keys})
+        self.state.put_many(
+            "r",
+            (
+                (
+                    key,
+                    {"state": "submitted", "batch": bid, "phone": phone, "campaign": camp.id}
+                    | {"row_index": i},
+                )
+                for i, (key, phone) in enumerate(zip(keys, phones, strict=True))
+            ),
+        )
+        cells = submitted_values(self.m.write_back, camp.id)
+        self.state.queue_writes({k: dict(cells) for k in keys})
         rec.update(state="created", campaign=camp.id, body=None)
         self.state.put("b", bid, rec)
         self.state.commit()

@@ -60,8 +60,7 @@ class Outbox:
         except RetryableError as exc:
             s.errors.append(f"writing {len(updates)} row(s) back: {exc} (kept in the outbox)")
             return
-        for k in report.written | report.missing:
-            self.state.delete("o", k)
+        self.state.delete_many("o", report.written | report.missing)
         by_key = dict(pending)
         newly: dict[str, str] = {}
         for k, why in report.failed.items():

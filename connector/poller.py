@@ -57,6 +57,7 @@ class Poller:
         writes: dict[str, dict[str, str]] = {}
         finals = 0
         ended: dict[str, str] = {}  # phone -> row key of calls that ended this poll
+        changed: list[tuple[str, Record]] = []  # row records to store, in one statement
         for r in rows:
             key = keys[r.row_index]
             res = call_result(self.m.write_back, r, cid)
@@ -96,7 +97,8 @@ class Poller:
                     self.state.put("l", res.call_id, entry.__dict__)
                 rec["state"] = "done"
             if rec != before:
-                self.state.put("r", key, rec)
+                changed.append((key, rec))
+        self.state.put_many("r", changed)
         if camp.status == "completed" or camp.is_cancelled:
             finals += self._never_called(keys, rows, known, writes, crec)
         self._opt_outs(ended, writes, s)

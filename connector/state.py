@@ -159,6 +159,25 @@ class StateStore:
         sql = f'INSERT OR REPLACE INTO "{_TABLE}" (key, value) VALUES (?, ?)'
         self._write("writing", sql, (f"{kind}:{key}", _encode(record)))
 
+    def put_many(self, kind: str, records: Iterable[tuple[str, Record]]) -> None:
+        """put() for many records of one kind in one statement (the same step)."""
+        sql = f'INSERT OR REPLACE INTO "{_TABLE}" (key, value) VALUES (?, ?)'
+        rows = [(f"{kind}:{key}", _encode(rec)) for key, rec in records]
+        if not rows:
+            return
+        with self._guard("writing"):
+            self._begin()
+            self._conn.executemany(sql, rows)
+
+    def delete_many(self, kind: str, keys: Iterable[str]) -> None:
+        """delete() for many keys of one kind in one statement (the same step)."""
+        rows = [(f"{kind}:{key}",) for key in keys]
+        if not rows:
+            return
+        with self._guard("deleting"):
+            self._begin()
+            self._conn.executemany(f'DELETE FROM "{_TABLE}" WHERE key = ?', rows)
+
     def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, Record]:
         """The records of many keys, one query per 500 keys."""
         wanted = list(dict.fromkeys(keys))
@@ -252,10 +271,12 @@ class StateStore:
         if not writes:
             return
         pending = self.get_many("o", writes)
+        out: list[tuple[str, Record]] = []
         for key, values in writes.items():
             rec = pending.get(key) or {"values": {}, "line": None, "attempts": 0, "error": None}
             rec["values"].update(values)
-            self.put("o", key, rec)
+            out.append((key, rec))
+        self.put_many("o", out)
 
     def row_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
