@@ -12,17 +12,17 @@ text here, never through gspread's ``numericise``.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from gspread.http_client import ParamsType
 from gspread.utils import absolute_range_name, rowcol_to_a1
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from adapters.base import Row, RowUpdate, WriteReport
+from adapters.google_sheets_config import GoogleSheetsSourceConfig as GoogleSheetsSourceConfig
+from adapters.google_sheets_config import spreadsheet_id_from as spreadsheet_id_from
 from adapters.sheets_client import RangeError, SheetsClient, resolve_auth
 from connector.errors import ConfigError
 
@@ -33,54 +33,7 @@ _READ_PARAMS: ParamsType = {
     "dateTimeRenderOption": "FORMATTED_STRING",
 }
 CELL_LIMIT = 50_000  # characters per cell; longer input is a 400 for the whole batch
-_URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
-_BARE_ID = re.compile(r"^[A-Za-z0-9_-]{10,200}$")
 T = TypeVar("T")
-
-
-def spreadsheet_id_from(value: str) -> str:
-    """The spreadsheet id in a Google Sheets URL, or the bare id itself."""
-    text = value.strip()
-    if "/" in text:
-        match = _URL_ID.search(text)
-        if match and text.startswith(("https://", "http://", "docs.google.com/")):
-            return match.group(1)
-        raise ValueError(
-            "not a Google Sheets URL: expected https://docs.google.com/spreadsheets/d/<id>/..."
-        )
-    if _BARE_ID.match(text):
-        return text
-    raise ValueError("expected a Google Sheets URL or a spreadsheet id (letters, digits, - and _)")
-
-
-class GoogleSheetsSourceConfig(BaseModel):
-    """The ``source:`` block of a mapping for ``type: google_sheets``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["google_sheets"]
-    spreadsheet: str
-    worksheet: str | None = None
-    header_row: int = Field(default=1, ge=1)
-    key_column: str = "Revox ID"
-
-    @field_validator("spreadsheet")
-    @classmethod
-    def _valid_spreadsheet(cls, value: str) -> str:
-        spreadsheet_id_from(value)
-        return value.strip()
-
-    @field_validator("worksheet", "key_column")
-    @classmethod
-    def _not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("must not be blank")
-        return value
-
-    @property
-    def spreadsheet_id(self) -> str:
-        """The id part of ``spreadsheet``."""
-        return spreadsheet_id_from(self.spreadsheet)
 
 
 def cell_text(value: object) -> str:

@@ -468,7 +468,7 @@ def load_each(
         if src.type == "csv":
             return ("csv", str((loaded.base_dir / src.path).resolve()))
         if src.type == "google_sheets":
-            from adapters.google_sheets import spreadsheet_id_from
+            from adapters.google_sheets_config import spreadsheet_id_from
 
             return ("google_sheets", spreadsheet_id_from(src.spreadsheet), src.worksheet or "")
         return ("salesforce", src.domain, src.object, src.list_view or "", src.where or "")

@@ -9,8 +9,8 @@ from pydantic import Field
 
 from adapters.base import Source
 from adapters.csv_file import CsvSource, CsvSourceConfig
-from adapters.google_sheets import GoogleSheetsSource, GoogleSheetsSourceConfig
-from adapters.salesforce import SalesforceSource, SalesforceSourceConfig
+from adapters.google_sheets_config import GoogleSheetsSourceConfig
+from adapters.salesforce_config import SalesforceSourceConfig
 
 if TYPE_CHECKING:
     from connector.config import LoadedMapping
@@ -27,12 +27,15 @@ def _csv(cfg: Any, loaded: LoadedMapping, env: Mapping[str, str]) -> Source:
 
 
 def _sheets(cfg: Any, loaded: LoadedMapping, env: Mapping[str, str]) -> Source:
+    from adapters.google_sheets import GoogleSheetsSource  # gspread: only when used
+
     return GoogleSheetsSource(
         cfg, env=env, credentials_file=env.get("GOOGLE_APPLICATION_CREDENTIALS")
     )
 
 
 def _salesforce(cfg: Any, loaded: LoadedMapping, env: Mapping[str, str]) -> Source:
+    from adapters.salesforce import SalesforceSource  # simple-salesforce: only when used
     from connector.mapping import columns_read
 
     m = loaded.mapping
