@@ -49,6 +49,7 @@ class SalesforceSource:
     """Rows from Salesforce records; implements ``Source`` and ``CallLogger``."""
 
     key_column: str | None = None
+    write_page = 5000  # write_back is called with at most this many rows (200 a request)
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from connector.summary import TickSummary
 
 log = logging.getLogger(__name__)
 PARK_AFTER = 5  # above a lock held for a few ticks (UNABLE_TO_LOCK_ROW passes)
+OUTBOX_PAGE = 5000  # outbox entries read (and, for a paged source, written back) at a time
 
 
 def ordered(m: Mapping, source: Source, values: dict[str, str]) -> dict[str, str]:
@@ -42,15 +43,31 @@ class Outbox:
         self.m, self.state = m, state
 
     def flush(self, source: Source, s: TickSummary) -> None:
+        """Write the outbox back. A source with a ``write_page`` (rows per write_back call)
+        gets it page by page, each page acknowledged and committed before the next is
+        read, so memory holds one page; the others get it in one call (one rewrite of a
+        CSV file, one Sheets request)."""
         self.source = source
-        everything = list(self.state.scan("o"))
-        pending = [(k, r) for k, r in everything if not parked(r)]
-        if pending:
-            self._write(pending, s)
+        page: int = getattr(source, "write_page", None) or 0
+        after: str | None = None
+        pending: list[tuple[str, Record]] = []
+        while True:
+            got = self.state.page("o", after, page or OUTBOX_PAGE)
+            if got:
+                after = got[-1][0]
+                pending += [(k, r) for k, r in got if not parked(r)]
+            last = len(got) < (page or OUTBOX_PAGE)
+            if pending and (page or last):
+                if not self._write(pending, s):
+                    break  # the source is down: the rest waits in the outbox too
+                pending = []
+            if last:
+                break
         s.parked = sum(1 for _, r in self.state.scan("o") if parked(r))
         self._flush_call_logs(s)
 
-    def _write(self, pending: list[tuple[str, Record]], s: TickSummary) -> None:
+    def _write(self, pending: list[tuple[str, Record]], s: TickSummary) -> bool:
+        """One write_back of these entries; False when the source could not be written."""
         updates = [
             RowUpdate(k, ordered(self.m, self.source, r["values"]), r["line"]) for k, r in pending
         ]
@@ -59,7 +76,7 @@ class Outbox:
             failpoints.hit("after_write_back")
         except RetryableError as exc:
             s.errors.append(f"writing {len(updates)} row(s) back: {exc} (kept in the outbox)")
-            return
+            return False
         self.state.delete_many("o", report.written | report.missing)
         by_key = dict(pending)
         newly: dict[str, str] = {}
@@ -82,6 +99,7 @@ class Outbox:
         self.state.commit()
         if newly:
             self._tell_rows(newly)
+        return True
 
     def _tell_rows(self, newly: dict[str, str]) -> None:
         """Best effort: the row's error cell says why its result could not be written."""

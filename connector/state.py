@@ -229,6 +229,20 @@ class StateStore:
                 for key, value in batch:
                     yield key[len(lo) :], cast("Record", _decode(value))
 
+    def page(self, kind: str, after: str | None, limit: int) -> list[tuple[str, Record]]:
+        """Up to ``limit`` records of one kind whose key sorts after ``after`` (None: from
+        the first), in key order: a scan in pages that leaves no cursor open between them,
+        so the caller may write (delete, commit) between pages."""
+        lo, hi = f"{kind}:", f"{kind};"
+        start = lo if after is None else f"{kind}:{after}"
+        op = ">=" if after is None else ">"
+        query = (
+            f'SELECT key, value FROM "{_TABLE}" WHERE key {op} ? AND key < ? ORDER BY key LIMIT ?'
+        )
+        with self._guard("reading"):
+            rows = self._conn.execute(query, (start, hi, limit)).fetchall()
+        return [(key[len(lo) :], cast("Record", _decode(value))) for key, value in rows]
+
     def count(self, kind: str) -> int:
         lo, hi = f"{kind}:", f"{kind};"
         query = f'SELECT COUNT(*) FROM "{_TABLE}" WHERE key >= ? AND key < ?'
