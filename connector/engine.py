@@ -14,10 +14,11 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import chain
 
-from adapters.base import CallLogger, RowUpdate, Source
+from adapters.base import CallLogger, Row, RowUpdate, Source
 from connector.callbacks import ResultHook, elsewhere
 from connector.classify import DUPLICATE_KEY, Classified, classify
 from connector.config import LoadedMapping
@@ -163,7 +164,7 @@ class Engine:
             elif c.status == "rejected" and c.rejection is not None:
                 s.rejected += 1
                 if key is None:
-                    keyless.append(c)
+                    keyless.append(self._slim(c))  # kept until keys are stored
                 elif c.rejection.reason == DUPLICATE_KEY:
                     # a copied row: results go to the first row with the key only
                     s.errors.append(f"line {c.row.line}: {c.rejection.message}")
@@ -171,7 +172,7 @@ class Engine:
                     rejected.append((key, c.rejection, c.record, c.cells))
             elif c.status == "new" and c.contact is not None:
                 if key is None:
-                    keyless.append(c)
+                    keyless.append(self._slim(c))  # kept until keys are stored
                 elif not self._refused_before(c.record, c.contact):
                     news.append(c.contact)
         if orphans and fresh:
@@ -194,6 +195,12 @@ class Engine:
                 self.state.set_meta("source_checked", self.clock().isoformat())
             self.state.commit()
         return news, keyless
+
+    def _slim(self, c: Classified) -> Classified:
+        """A keyless row as _assign_keys needs it: its line and phone cell, not every cell."""
+        phone = self.phone_header
+        row = Row(None, {phone: c.row.values.get(phone, "")}, c.row.line, c.row.problem)
+        return replace(c, row=row)
 
     def _screen(self, news: list[Contact], s: TickSummary) -> list[Contact]:
         """Drop the numbers Revox's phone history marks do-not-contact (current API)."""

@@ -50,12 +50,16 @@ class Outbox:
         self.source = source
         page: int = getattr(source, "write_page", None) or 0
         after: str | None = None
-        pending: list[tuple[str, Record]] = []
+        pending: list[RowUpdate] = []  # only the cells to write: the records are not kept
         while True:
             got = self.state.page("o", after, page or OUTBOX_PAGE)
             if got:
                 after = got[-1][0]
-                pending += [(k, r) for k, r in got if not parked(r)]
+                pending += [
+                    RowUpdate(k, ordered(self.m, source, r["values"]), r["line"])
+                    for k, r in got
+                    if not parked(r)
+                ]
             last = len(got) < (page or OUTBOX_PAGE)
             if pending and (page or last):
                 if not self._write(pending, s):
@@ -66,11 +70,8 @@ class Outbox:
         s.parked = sum(1 for _, r in self.state.scan("o") if parked(r))
         self._flush_call_logs(s)
 
-    def _write(self, pending: list[tuple[str, Record]], s: TickSummary) -> bool:
+    def _write(self, updates: list[RowUpdate], s: TickSummary) -> bool:
         """One write_back of these entries; False when the source could not be written."""
-        updates = [
-            RowUpdate(k, ordered(self.m, self.source, r["values"]), r["line"]) for k, r in pending
-        ]
         try:
             report = self.source.write_back(updates)
             failpoints.hit("after_write_back")
@@ -78,7 +79,7 @@ class Outbox:
             s.errors.append(f"writing {len(updates)} row(s) back: {exc} (kept in the outbox)")
             return False
         self.state.delete_many("o", report.written | report.missing)
-        by_key = dict(pending)
+        by_key = self.state.get_many("o", report.failed)  # as stored, values included
         newly: dict[str, str] = {}
         for k, why in report.failed.items():
             rec = dict(by_key.get(k) or {})
