@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
+
 from connector.errors import ConfigError, StateError
 from connector.records import Record
 
@@ -51,12 +53,18 @@ BUSY_TIMEOUT = 5.0  # seconds a step waits for another writer before it fails
 _TABLE = "state"
 
 
+_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
 def _encode(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), sort_keys=True)
+    """Compact, sorted JSON text (orjson: the state's encoding was a third of a first
+    tick's own work with the json module). Text, not bytes: SQLite's json functions read
+    a BLOB as its binary JSONB format."""
+    return orjson.dumps(obj, option=_OPTS).decode()
 
 
 def _decode(text: Any) -> Any:
-    return json.loads(text)
+    return orjson.loads(text)
 
 
 class StateStore:
