@@ -29,6 +29,7 @@ from connector.journal import Journal, digest
 from connector.mapping import DO_NOT_CALL, Contact, Rejection, ResolvedMapping, norm, resolve
 from connector.outbox import Outbox, ordered
 from connector.poller import Poller
+from connector.progress import EVERY, ProgressHook
 from connector.results import rejected_values, shows_no_submission
 from connector.revox import Generation, RevoxClient
 from connector.state import Record, StateStore
@@ -73,6 +74,11 @@ class Engine:
         self.control = RowControl(self.m, state, revox, self.journal, clock)
         self.poller.hook = ResultHook(self.m, state, clock)
         self.resolved: ResolvedMapping | None = None
+        self.progress: ProgressHook | None = None  # an interactive command's display
+
+    def show_progress(self, hook: ProgressHook | None) -> None:
+        """Report rows read and contacts sent to ``hook`` (None: quiet, the default)."""
+        self.progress = self.journal.progress = hook
 
     def classified(self) -> Iterator[Classified]:
         """Every row with what a tick would do with it (also used by `preview`)."""
@@ -146,8 +152,11 @@ class Engine:
         marks = self._our_columns() if fresh else []
         orphans: list[str] = []
         rejected: list[tuple[str, Rejection, Record | None, str | None]] = []
+        progress = self.progress
         for c in classified:
             s.read += 1
+            if progress is not None and not s.read % EVERY:
+                progress("read", s.read)
             c = self.control.look(c)
             key = c.row.key
             shown = c.row.values.get(status_col, "").strip() if status_col else ""
@@ -175,6 +184,8 @@ class Engine:
                     keyless.append(self._slim(c))  # kept until keys are stored
                 elif not self._refused_before(c.record, c.contact):
                     news.append(c.contact)
+        if progress is not None:
+            progress("read", s.read)
         if orphans and fresh:
             raise ConfigError(
                 f"team {self.m.team}: the state has no record of {len(orphans)} row(s) that the "

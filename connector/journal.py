@@ -30,6 +30,7 @@ from connector.errors import AmbiguousError, RejectedError, RetryableError
 from connector.generations import create_body, launch_needed, other, refusal
 from connector.launcher import Launcher
 from connector.mapping import Contact
+from connector.progress import ProgressHook
 from connector.results import failed_values, submitted_values
 from connector.revox import Campaign, Generation, NotSentError, RevoxClient
 from connector.state import Record, StateStore
@@ -89,6 +90,7 @@ class Journal:
         self.settle_seconds = settle_seconds
         self.pinned = pinned
         self.launcher = Launcher(m, state, revox, self)
+        self.progress: ProgressHook | None = None  # told of each batch created
 
     # the API generation -----------------------------------------------------------------
     @property
@@ -293,6 +295,8 @@ class Journal:
         failpoints.hit("after_record")
         s.campaigns_created += 1
         s.submitted += len(keys)
+        if self.progress is not None:
+            self.progress("sent", len(keys))
         if launch == "pending":
             self.launcher.launch(camp.id, s)
 
