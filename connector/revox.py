@@ -281,14 +281,23 @@ class RevoxClient:
 
     def campaign_rows(self, campaign_id: str) -> list[CampaignRow]:
         """Every row of a campaign, following pages until `total` rows are read."""
-        rows: list[CampaignRow] = []
+        return [self.parse_row(r) for r in self.campaign_rows_raw(campaign_id)]
+
+    def parse_row(self, raw: Any) -> CampaignRow:
+        """One row of ``campaign_rows_raw``, validated (BadAnswerError when malformed)."""
+        return self._parse(CampaignRow, raw, "GET /campaigns/{id}/rows")
+
+    def campaign_rows_raw(self, campaign_id: str) -> list[Any]:
+        """Every row of a campaign as read (not validated), following pages until `total`
+        rows are read: the poller validates only the rows that changed."""
+        rows: list[Any] = []
         page = 1
         what = "GET /campaigns/{id}/rows"
         while True:
             params = {"page": page, "page_size": self._page_size}
             data = self._get(f"/campaigns/{campaign_id}/rows", params=params)
             batch = self._list(data, "rows", what)
-            rows += [self._parse(CampaignRow, r, what) for r in batch]
+            rows += batch
             total = data.get("total")
             if not isinstance(total, int) or not batch or len(rows) >= total:
                 return rows
