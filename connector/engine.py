@@ -74,6 +74,7 @@ class Engine:
         self.control = RowControl(self.m, state, revox, self.journal, clock)
         self.poller.hook = ResultHook(self.m, state, clock)
         self.resolved: ResolvedMapping | None = None
+        self._sending = True  # False once a batch of this tick could not be sent
         self.progress: ProgressHook | None = None  # an interactive command's display
 
     def show_progress(self, hook: ProgressHook | None) -> None:
@@ -122,9 +123,8 @@ class Engine:
             return s
         if keyless:
             news += self._assign_keys(keyless, s)
-        news = self._screen(news, s)
-        s.new = len(news)
-        self.journal.submit(news, s)
+        if self._sending:
+            self._submit(news, s)
         if self.control.active:
             self.control.apply(s)
             again = self._screen(self.control.requeue(self.resolved, s), s)
@@ -140,11 +140,26 @@ class Engine:
         return s
 
     # reading --------------------------------------------------------------------------
+    def _submit(self, news: list[Contact], s: TickSummary) -> None:
+        """Screen and submit new contacts; a batch that could not be sent stops this
+        tick's submitting (the rest are new again next tick)."""
+        news = self._screen(news, s)
+        s.new += len(news)
+        self._sending = self.journal.submit(news, s)
+
     def _read(self, s: TickSummary, dry_run: bool) -> tuple[list[Contact], list[Classified]]:
+        """Read and classify every row. Keyed new rows of a state that knows this source
+        are submitted as the read goes, a batch as soon as campaign.max_contacts of them
+        are ready (memory holds one batch, not every new row). In a fresh state (first
+        tick, or a state lost) nothing is sent before the whole read has been checked for
+        rows an earlier state submitted; keyless rows wait for their keys (one write)."""
         news: list[Contact] = []
+        self._sending = True
         keyless: list[Classified] = []
         writes: dict[str, dict[str, str]] = {}
         fresh = self._fresh()
+        early = not fresh and not dry_run
+        size = self.m.campaign.max_contacts
         classified = self.classified()  # reads the headers: _status_header needs them
         self.control.begin(self.headers)
         self._key_column_present()
@@ -182,8 +197,11 @@ class Engine:
             elif c.status == "new" and c.contact is not None:
                 if key is None:
                     keyless.append(self._slim(c))  # kept until keys are stored
-                elif not self._refused_before(c.record, c.contact):
-                    news.append(c.contact)
+                elif self._sending and not self._refused_before(c.record, c.contact):
+                    news.append(c.contact)  # (after a batch failed: new again next tick)
+                    if early and len(news) >= size:
+                        self._submit(news, s)
+                        news = []
         if progress is not None:
             progress("read", s.read)
         if orphans and fresh:

@@ -118,9 +118,10 @@ class Journal:
         return digest({"phone": to_phone_number, "vars": json.dumps(variables), "c": settings})
 
     # submitting -----------------------------------------------------------------------
-    def submit(self, news: list[Contact], s: TickSummary, *, again: bool = False) -> None:
+    def submit(self, news: list[Contact], s: TickSummary, *, again: bool = False) -> bool:
         """Batch the contacts (campaign.max_contacts) and send each batch. ``again``: rows
-        called before (callback, call again) get a batch id of their own."""
+        called before (callback, call again) get a batch id of their own. False when a
+        batch could not be sent: nothing more is submitted this tick."""
         size = self.m.campaign.max_contacts
         for i in range(0, len(news), size):
             chunk = news[i : i + size]
@@ -140,7 +141,8 @@ class Journal:
             salt = f"#{seq}" if again else ""
             bid, rec = self._intent([c.key for c in chunk], contacts, name, 0, salt)
             if not self._send(bid, rec, s):
-                return
+                return False
+        return True
 
     def _intent(
         self,

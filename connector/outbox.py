@@ -28,10 +28,28 @@ OUTBOX_PAGE = 5000  # outbox entries read (and, for a paged source, written back
 
 def ordered(m: Mapping, source: Source, values: dict[str, str]) -> dict[str, str]:
     """Cells in the mapping's column order, so new columns appear in that order."""
+    rank = _ranks(m, source.key_column)
+    if len(values) < 2:
+        return dict(values)
+    last = len(rank)
+    return dict(sorted(values.items(), key=lambda kv: rank.get(kv[0], last)))
+
+
+_RANKS: dict[tuple[int, str | None], tuple[Mapping, dict[str, int]]] = {}
+
+
+def _ranks(m: Mapping, key_column: str | None) -> dict[str, int]:
+    """Column -> its place, computed once per mapping (asked for every row written)."""
+    found = _RANKS.get((id(m), key_column))
+    if found is not None and found[0] is m:
+        return found[1]
     wb = m.write_back
-    order = [source.key_column or "", *wb.targets().values(), *wb.structured_output.values()]
+    order = [key_column or "", *wb.targets().values(), *wb.structured_output.values()]
     rank = {c: i for i, c in enumerate(order)}
-    return dict(sorted(values.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+    if len(_RANKS) > 64:  # mappings reloaded by a long-lived daemon: keep it small
+        _RANKS.clear()
+    _RANKS[(id(m), key_column)] = (m, rank)
+    return rank
 
 
 def parked(rec: Record) -> bool:

@@ -7,8 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import pytest
+
 from adapters.base import Row, RowUpdate, WriteReport
 from adapters.csv_file import CsvSource
+from connector import classify
 from connector.config import load_mapping
 from connector.engine import Engine
 from connector.errors import RetryableError
@@ -82,5 +85,82 @@ def test_a_failed_page_keeps_it_and_the_rest(tmp_path: Path, sandbox: Sandbox) -
         source.fail_call = None
         s = engine.tick()
         assert s.outbox == 0 and not s.errors
+    finally:
+        state.close()
+
+
+class WatchedRead:
+    """A source whose read records how many campaigns existed when each row was read."""
+
+    def __init__(self, inner: CsvSource, sandbox: Sandbox) -> None:
+        self.inner, self.sandbox = inner, sandbox
+        self.key_column = inner.key_column
+        self.posts_seen: list[int] = []
+
+    def headers(self) -> list[str]:
+        return self.inner.headers()
+
+    def read_rows(self) -> Iterator[Row]:
+        for row in self.inner.read_rows():
+            self.posts_seen.append(_posts(self.sandbox))
+            yield row
+
+    def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
+        return self.inner.write_back(updates)
+
+    def describe(self) -> str:
+        return "watched"
+
+    def close(self) -> None:
+        pass
+
+
+def _posts(sb: Sandbox) -> int:
+    return sum(1 for m, p, _ in sb.requests if m == "POST" and p == "/campaigns")
+
+
+def _keyed_team(tmp: Path, sandbox: Sandbox, n: int) -> tuple[Engine, StateStore, WatchedRead]:
+    phones = [f"06 12 35 {i // 100:02d} {i % 100:02d}" for i in range(n)]
+    loaded = load_mapping(
+        make_team(tmp, [[f"N{i}", p] for i, p in enumerate(phones)], max_contacts=4)
+    )
+    # keys already in the rows (as Salesforce record ids are)
+    text = (tmp / "leads.csv").read_text().splitlines()
+    lines = [text[0] + ",Revox ID"] + [f"{line},k{i}" for i, line in enumerate(text[1:])]
+    (tmp / "leads.csv").write_text("\n".join(lines) + "\n")
+    state = StateStore(tmp / "state" / "t1.sqlite")
+    revox = RevoxClient(API_KEY, sandbox.url, sleep=lambda s: None, timeout=2.0)
+    inner = open_source(loaded, {})
+    assert isinstance(inner, CsvSource)
+    source = WatchedRead(inner, sandbox)
+    return Engine(loaded, source, revox, state), state, source
+
+
+def test_keyed_rows_are_submitted_batch_by_batch_as_the_read_goes(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(classify, "CHUNK", 2)  # rows are classified 2 at a time (1,000)
+    engine, state, source = _keyed_team(tmp_path, sandbox, 10)
+    try:
+        state.set_meta("source_checked", "2026-01-01T00:00:00+00:00")  # not a fresh state
+        state.commit()
+        s = engine.tick()
+        assert s.submitted == 10 and s.campaigns_created == 3 and not s.errors
+        # the first batch of 4 was sent before the 5th row was read, the second before the 9th
+        assert source.posts_seen == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]
+        assert _posts(sandbox) == 3
+    finally:
+        state.close()
+
+
+def test_a_fresh_state_sends_nothing_before_the_whole_read(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(classify, "CHUNK", 2)
+    engine, state, source = _keyed_team(tmp_path, sandbox, 10)
+    try:
+        s = engine.tick()  # the first tick: rows an earlier state submitted are looked for
+        assert s.submitted == 10 and s.campaigns_created == 3
+        assert source.posts_seen == [0] * 10
     finally:
         state.close()
