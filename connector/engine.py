@@ -237,6 +237,7 @@ class Engine:
             stopped = self.journal.launcher.opt_outs([c.to_phone_number for c in news])
         except RetryableError as exc:
             s.errors.append(f"reading the phone history before submitting: {exc} (sent next tick)")
+            self._sending = False  # the later batches of this read wait as well
             return []
         others = elsewhere(self.m, self.journal.launcher.history, news, self.clock())
         if not stopped and not others:
