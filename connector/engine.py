@@ -131,7 +131,7 @@ class Engine:
             self.journal.submit(again, s, again=True)
         self.poller.poll(s)
         self.outbox.flush(self.source, s)
-        s.open_campaigns = sum(1 for _, c in self.state.scan("c") if c["state"] == "open")
+        s.open_campaigns = sum(1 for _, st in self.state.states("c") if st == "open")
         s.outbox = self.state.count("o")
         self.state.set_meta(
             "last_tick", {"at": self.clock().isoformat(), "summary": s.line(), "errors": s.errors}

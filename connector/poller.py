@@ -35,8 +35,10 @@ class Poller:
         self._tag: bytes | None = None
 
     def poll(self, s: TickSummary) -> None:
-        for cid, crec in list(self.state.scan("c")):
-            if crec["state"] != "open":
+        # one open campaign's record at a time (each holds every key of its batch)
+        for cid, st in self.state.states("c"):
+            crec = self.state.get("c", cid) if st == "open" else None
+            if crec is None:
                 continue
             try:
                 self._one(cid, crec, s)

@@ -251,6 +251,18 @@ class StateStore:
             rows = self._conn.execute(query, (start, hi, limit)).fetchall()
         return [(key[len(lo) :], cast("Record", _decode(value))) for key, value in rows]
 
+    def states(self, kind: str) -> list[tuple[str, str]]:
+        """(key, record's "state") of every record of one kind, in key order, without
+        decoding the records (a campaign's record holds every key of its batch)."""
+        lo, hi = f"{kind}:", f"{kind};"
+        query = (
+            f"SELECT key, json_extract(value, '$.state') FROM \"{_TABLE}\" "
+            "WHERE key >= ? AND key < ? ORDER BY key"
+        )
+        with self._guard("reading"):
+            rows = self._conn.execute(query, (lo, hi)).fetchall()
+        return [(key[len(lo) :], str(st)) for key, st in rows]
+
     def count(self, kind: str) -> int:
         lo, hi = f"{kind}:", f"{kind};"
         query = f'SELECT COUNT(*) FROM "{_TABLE}" WHERE key >= ? AND key < ?'
