@@ -136,31 +136,31 @@ class CsvSource:
         best = max(counts, key=lambda d: counts[d])
         return best if counts[best] else ","
 
-    def _records(self, raw: bool = True) -> Iterator[tuple[list[str], str, str, bool]]:
-        """Yield (cells, raw text, delimiter, bom) for every record, header first; the raw
-        text is "" for the records after the header unless ``raw`` (reading needs no copy)."""
+    def _header(self, f: IO[str]) -> tuple[list[str], str, str]:
+        """(header cells, header line, delimiter), read from the start of the file."""
+        try:
+            first = f.readline()
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{self.path}: not UTF-8 text (save the CSV as UTF-8 and try again)"
+            ) from exc
+        if not first.strip():
+            raise ConfigError(f"{self.path}:1: the CSV has no header row (add one)")
+        delim = self._delimiter(first)
+        return next(csv.reader([first], delimiter=delim)), first, delim
+
+    def _records(self) -> Iterator[tuple[list[str], str, str, bool]]:
+        """Yield (cells, raw text, delimiter, bom) for every record, header first (the
+        rewrite keeps untouched records byte for byte; reading uses _cells)."""
         f, bom = self._open()
         with f:
-            try:
-                first = f.readline()
-            except UnicodeDecodeError as exc:
-                raise ConfigError(
-                    f"{self.path}: not UTF-8 text (save the CSV as UTF-8 and try again)"
-                ) from exc
-            if not first.strip():
-                raise ConfigError(f"{self.path}:1: the CSV has no header row (add one)")
-            delim = self._delimiter(first)
-            header = next(csv.reader([first], delimiter=delim))
+            header, first, delim = self._header(f)
             yield header, first, delim, bom
             try:
                 # strict: a stray quote is an error, not every following row eaten into one cell
-                if raw:
-                    rec = _Recorder(f)
-                    for cells in csv.reader(rec, delimiter=delim, strict=True):
-                        yield cells, rec.take(), delim, bom
-                else:
-                    for cells in csv.reader(f, delimiter=delim, strict=True):
-                        yield cells, "", delim, bom
+                rec = _Recorder(f)
+                for cells in csv.reader(rec, delimiter=delim, strict=True):
+                    yield cells, rec.take(), delim, bom
             except (csv.Error, UnicodeDecodeError) as exc:
                 raise ConfigError(
                     f"{self.path}: cannot parse the CSV: {exc} (fix the file)"
@@ -179,16 +179,31 @@ class CsvSource:
         self._headers = header
         return header
 
+    def _cells(self) -> Iterator[list[str]]:
+        """The header's cells, then every record's cells: _records without the raw text and
+        the tuple per record (a steady tick's read is mostly this loop)."""
+        f, _bom = self._open()
+        with f:
+            header, _first, delim = self._header(f)
+            yield header
+            try:
+                yield from csv.reader(f, delimiter=delim, strict=True)
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise ConfigError(
+                    f"{self.path}: cannot parse the CSV: {exc} (fix the file)"
+                ) from exc
+
     def read_rows(self) -> Iterator[Row]:
-        records = self._records(raw=False)
-        header, _, _, _ = next(records)
+        records = self._cells()
+        header = next(records)
         key_idx = _find(header, self.key_column)
         width = len(header)
-        for line, (cells, _raw, _d, _b) in enumerate(records, start=2):
-            if not any(c.strip() for c in cells):
+        for line, cells in enumerate(records, start=2):
+            text = "".join(cells)
+            if not text or text.isspace():
                 continue
             problem = None
-            if max(map(len, cells)) > MAX_CELL:
+            if len(text) > MAX_CELL and max(map(len, cells)) > MAX_CELL:
                 big = [i for i, c in enumerate(cells) if len(c) > MAX_CELL]
                 col = header[big[0]] if big[0] < len(header) else f"column {big[0] + 1}"
                 problem = (
@@ -226,7 +241,7 @@ class CsvSource:
         new_cols = _new_columns(header, updates)
         if new_cols:
             # rows wider than the header hold cells of no column: new columns go after them
-            width = max((len(c) for c, _, _, _ in islice(self._records(), 1, None)), default=0)
+            width = max((len(c) for c in islice(self._cells(), 1, None)), default=0)
             header = header + [""] * max(0, width - len(header))
         full_header = header + new_cols
         index = {norm(h): i for i, h in enumerate(full_header) if h.strip()}

@@ -213,7 +213,10 @@ class GoogleSheetsSource:
         self._header = header
         key_col = header.column(self._config.key_column)
         columns = [(i, cell) for i, cell in enumerate(header.cells) if cell.strip()]
-        for line, raw in enumerate(grid[first:], start=first + 1):
+        del data  # the grid alone: each row of it is let go once read (memory)
+        for index in range(first, len(grid)):
+            raw, grid[index] = grid[index], []
+            line = index + 1
             cells = [cell_text(value) for value in raw]
             if not any(cell.strip() for cell in cells):
                 continue

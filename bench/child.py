@@ -47,12 +47,14 @@ def _reset_peak() -> bool:
 
 
 def _profile_text(prof: cProfile.Profile, top: int = 15) -> str:
-    """The top functions by cumulative time, then by own time."""
+    """The top functions by cumulative time, then by own time (BENCH_PROFILE_TOP: more)."""
+    top = int(os.environ.get("BENCH_PROFILE_TOP", top))
     parts = []
     for key in ("cumulative", "tottime"):
         out = io.StringIO()
         stats = pstats.Stats(prof, stream=out)
-        stats.strip_dirs().sort_stats(key).print_stats(top if key == "cumulative" else 10)
+        shown = top if key == "cumulative" else max(10, top // 2)
+        stats.strip_dirs().sort_stats(key).print_stats(shown)
         lines = out.getvalue().splitlines()
         start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
         total = next((line.strip() for line in lines[:start] if "function calls" in line), "")

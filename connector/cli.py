@@ -22,6 +22,7 @@ from connector.engine import Engine
 from connector.errors import AuthError, ConfigError, ConnectorError, TeamBusy
 from connector.lock import TeamLock
 from connector.logs import Redactor, TextFormatter, secret_values
+from connector.progress import EVERY, terminal_progress
 from connector.runtime import open_team
 from connector.settings import Settings
 from connector.state import DamagedStateError, StateStore, move_aside, state_path
@@ -146,10 +147,13 @@ class Context:
 def cmd_preview(ctx: Context, args: argparse.Namespace) -> int:
     (loaded,) = ctx.load(args.team)
     with ctx.engine(loaded, offline=True) as engine:
-        rows = []
+        rows: list[dict[str, object]] = []
         classified = engine.classified()
         phone = engine.phone_header  # known once the headers are read
+        progress = terminal_progress()
         for c in classified:
+            if progress is not None and not len(rows) % EVERY:
+                progress("read", len(rows))
             rej, con = c.rejection, c.contact
             rows.append(
                 {
@@ -165,6 +169,9 @@ def cmd_preview(ctx: Context, args: argparse.Namespace) -> int:
                     "message": rej.message if rej else None,
                 }
             )
+        if progress is not None:
+            progress("read", len(rows))
+            progress.close()
     if args.format == "json":
         for r in rows:
             print(json.dumps(r, ensure_ascii=False))
@@ -185,8 +192,14 @@ def cmd_preview(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_sync(ctx: Context, args: argparse.Namespace) -> int:
     (loaded,) = ctx.load(args.team)
+    progress = terminal_progress()  # rows read, contacts sent: on a terminal only
     with ctx.engine(loaded, offline=args.dry_run) as engine:  # a dry run writes no state
-        summary = engine.tick(dry_run=args.dry_run)
+        engine.show_progress(progress)
+        try:
+            summary = engine.tick(dry_run=args.dry_run)
+        finally:
+            if progress is not None:
+                progress.close()
     print(("dry run: " if args.dry_run else "") + summary.line())
     for e in summary.errors:
         print(f"error: {ctx.redactor.redact(e.message)}", file=sys.stderr)

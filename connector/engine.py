@@ -14,10 +14,11 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import chain
 
-from adapters.base import CallLogger, RowUpdate, Source, norm
+from adapters.base import CallLogger, Row, RowUpdate, Source, norm
 from connector.callbacks import ResultHook, elsewhere
 from connector.classify import DUPLICATE_KEY, Classified, classify
 from connector.config import LoadedMapping
@@ -28,6 +29,7 @@ from connector.journal import Journal, digest
 from connector.mapping import DO_NOT_CALL, Contact, Rejection, ResolvedMapping, resolve
 from connector.outbox import Outbox, ordered
 from connector.poller import Poller
+from connector.progress import EVERY, ProgressHook
 from connector.results import rejected_values, shows_no_submission
 from connector.revox import Generation, RevoxClient
 from connector.state import Record, StateStore
@@ -72,6 +74,12 @@ class Engine:
         self.control = RowControl(self.m, state, revox, self.journal, clock)
         self.poller.hook = ResultHook(self.m, state, clock)
         self.resolved: ResolvedMapping | None = None
+        self._sending = True  # False once a batch of this tick could not be sent
+        self.progress: ProgressHook | None = None  # an interactive command's display
+
+    def show_progress(self, hook: ProgressHook | None) -> None:
+        """Report rows read and contacts sent to ``hook`` (None: quiet, the default)."""
+        self.progress = self.journal.progress = hook
 
     def classified(self) -> Iterator[Classified]:
         """Every row with what a tick would do with it (also used by `preview`)."""
@@ -115,16 +123,15 @@ class Engine:
             return s
         if keyless:
             news += self._assign_keys(keyless, s)
-        news = self._screen(news, s)
-        s.new = len(news)
-        self.journal.submit(news, s)
+        if self._sending:
+            self._submit(news, s)
         if self.control.active:
             self.control.apply(s)
             again = self._screen(self.control.requeue(self.resolved, s), s)
             self.journal.submit(again, s, again=True)
         self.poller.poll(s)
         self.outbox.flush(self.source, s)
-        s.open_campaigns = sum(1 for _, c in self.state.scan("c") if c["state"] == "open")
+        s.open_campaigns = sum(1 for _, st in self.state.states("c") if st == "open")
         s.outbox = self.state.count("o")
         self.state.set_meta(
             "last_tick",
@@ -138,11 +145,26 @@ class Engine:
         return s
 
     # reading --------------------------------------------------------------------------
+    def _submit(self, news: list[Contact], s: TickSummary) -> None:
+        """Screen and submit new contacts; a batch that could not be sent stops this
+        tick's submitting (the rest are new again next tick)."""
+        news = self._screen(news, s)
+        s.new += len(news)
+        self._sending = self.journal.submit(news, s)
+
     def _read(self, s: TickSummary, dry_run: bool) -> tuple[list[Contact], list[Classified]]:
+        """Read and classify every row. Keyed new rows of a state that knows this source
+        are submitted as the read goes, a batch as soon as campaign.max_contacts of them
+        are ready (memory holds one batch, not every new row). In a fresh state (first
+        tick, or a state lost) nothing is sent before the whole read has been checked for
+        rows an earlier state submitted; keyless rows wait for their keys (one write)."""
         news: list[Contact] = []
+        self._sending = True
         keyless: list[Classified] = []
         writes: dict[str, dict[str, str]] = {}
         fresh = self._fresh()
+        early = not fresh and not dry_run
+        size = self.m.campaign.max_contacts
         classified = self.classified()  # reads the headers: _status_header needs them
         self.control.begin(self.headers)
         self._key_column_present()
@@ -150,8 +172,11 @@ class Engine:
         marks = self._our_columns() if fresh else []
         orphans: list[str] = []
         rejected: list[tuple[str, Rejection, Record | None, str | None]] = []
+        progress = self.progress
         for c in classified:
             s.read += 1
+            if progress is not None and not s.read % EVERY:
+                progress("read", s.read)
             c = self.control.look(c)
             key = c.row.key
             shown = c.row.values.get(status_col, "").strip() if status_col else ""
@@ -168,7 +193,7 @@ class Engine:
             elif c.status == "rejected" and c.rejection is not None:
                 s.rejected += 1
                 if key is None:
-                    keyless.append(c)
+                    keyless.append(self._slim(c))  # kept until keys are stored
                 elif c.rejection.reason == DUPLICATE_KEY:
                     # a copied row: results go to the first row with the key only
                     msg = f"line {c.row.line}: {c.rejection.message}"
@@ -177,9 +202,14 @@ class Engine:
                     rejected.append((key, c.rejection, c.record, c.cells))
             elif c.status == "new" and c.contact is not None:
                 if key is None:
-                    keyless.append(c)
-                elif not self._refused_before(c.record, c.contact):
-                    news.append(c.contact)
+                    keyless.append(self._slim(c))  # kept until keys are stored
+                elif self._sending and not self._refused_before(c.record, c.contact):
+                    news.append(c.contact)  # (after a batch failed: new again next tick)
+                    if early and len(news) >= size:
+                        self._submit(news, s)
+                        news = []
+        if progress is not None:
+            progress("read", s.read)
         if orphans and fresh:
             raise ConfigError(
                 f"team {self.m.team}: the state has no record of {len(orphans)} row(s) that the "
@@ -204,6 +234,12 @@ class Engine:
             self.state.commit()
         return news, keyless
 
+    def _slim(self, c: Classified) -> Classified:
+        """A keyless row as _assign_keys needs it: its line and phone cell, not every cell."""
+        phone = self.phone_header
+        row = Row(None, {phone: c.row.values.get(phone, "")}, c.row.line, c.row.problem)
+        return replace(c, row=row)
+
     def _screen(self, news: list[Contact], s: TickSummary) -> list[Contact]:
         """Drop the numbers Revox's phone history marks do-not-contact (current API)."""
         try:
@@ -211,6 +247,7 @@ class Engine:
         except RetryableError as exc:
             msg = f"reading the phone history before submitting: {exc} (sent next tick)"
             s.fail("phone_history", "revox", msg, exc)
+            self._sending = False  # the later batches of this read wait as well
             return []
         others = elsewhere(self.m, self.journal.launcher.history, news, self.clock())
         if not stopped and not others:

@@ -30,6 +30,7 @@ from connector.errors import AmbiguousError, RejectedError, RetryableError
 from connector.generations import create_body, launch_needed, other, refusal
 from connector.launcher import Launcher
 from connector.mapping import Contact
+from connector.progress import ProgressHook
 from connector.results import failed_values, submitted_values
 from connector.revox import Campaign, Generation, NotSentError, RevoxClient
 from connector.state import Record, StateStore
@@ -89,6 +90,7 @@ class Journal:
         self.settle_seconds = settle_seconds
         self.pinned = pinned
         self.launcher = Launcher(m, state, revox, self)
+        self.progress: ProgressHook | None = None  # told of each batch created
 
     # the API generation -----------------------------------------------------------------
     @property
@@ -116,9 +118,10 @@ class Journal:
         return digest({"phone": to_phone_number, "vars": json.dumps(variables), "c": settings})
 
     # submitting -----------------------------------------------------------------------
-    def submit(self, news: list[Contact], s: TickSummary, *, again: bool = False) -> None:
+    def submit(self, news: list[Contact], s: TickSummary, *, again: bool = False) -> bool:
         """Batch the contacts (campaign.max_contacts) and send each batch. ``again``: rows
-        called before (callback, call again) get a batch id of their own."""
+        called before (callback, call again) get a batch id of their own. False when a
+        batch could not be sent: nothing more is submitted this tick."""
         size = self.m.campaign.max_contacts
         for i in range(0, len(news), size):
             chunk = news[i : i + size]
@@ -131,13 +134,15 @@ class Journal:
                 {"to_phone_number": c.to_phone_number, "prompt_variables": c.prompt_variables}
                 for c in chunk
             ]
-            for c in chunk:
-                self.state.put("p", c.to_phone_number, {"key": c.key, "at": now})
+            self.state.put_many(
+                "p", ((c.to_phone_number, {"key": c.key, "at": now}) for c in chunk)
+            )
             self.state.set_meta("batch_seq", seq)
             salt = f"#{seq}" if again else ""
             bid, rec = self._intent([c.key for c in chunk], contacts, name, 0, salt)
             if not self._send(bid, rec, s):
-                return
+                return False
+        return True
 
     def _intent(
         self,
@@ -152,9 +157,13 @@ class Journal:
         mark = marker(self.m.team, bid)
         gen = self.generation or "seed"
         body = create_body(gen, self.m.campaign, campaign_name(mark, name), contacts)
-        for key, c in zip(keys, contacts, strict=True):
-            row = {"state": "queued", "batch": bid, "phone": c["to_phone_number"]}
-            self.state.put("r", key, row)
+        self.state.put_many(
+            "r",
+            (
+                (key, {"state": "queued", "batch": bid, "phone": c["to_phone_number"]})
+                for key, c in zip(keys, contacts, strict=True)
+            ),
+        )
         rec: Record = {
             "state": "intent",
             "keys": keys,
@@ -272,16 +281,27 @@ class Journal:
             {"state": "open", "batch": bid, "keys": keys, "launch": launch, "sig": None}
             | {"name": camp.name},
         )
-        for i, (key, phone) in enumerate(zip(keys, phones, strict=True)):
-            row = {"state": "submitted", "batch": bid, "phone": phone, "campaign": camp.id}
-            self.state.put("r", key, row | {"row_index": i})
-        self.state.queue_writes({k: submitted_values(self.m.write_back, camp.id) for k in keys})
+        self.state.put_many(
+            "r",
+            (
+                (
+                    key,
+                    {"state": "submitted", "batch": bid, "phone": phone, "campaign": camp.id}
+                    | {"row_index": i},
+                )
+                for i, (key, phone) in enumerate(zip(keys, phones, strict=True))
+            ),
+        )
+        cells = submitted_values(self.m.write_back, camp.id)
+        self.state.queue_writes({k: dict(cells) for k in keys})
         rec.update(state="created", campaign=camp.id, body=None)
         self.state.put("b", bid, rec)
         self.state.commit()
         failpoints.hit("after_record")
         s.campaigns_created += 1
         s.submitted += len(keys)
+        if self.progress is not None:
+            self.progress("sent", len(keys))
         if launch == "pending":
             self.launcher.launch(camp.id, s)
 

@@ -23,14 +23,33 @@ from connector.summary import TickSummary
 
 log = logging.getLogger(__name__)
 PARK_AFTER = 5  # above a lock held for a few ticks (UNABLE_TO_LOCK_ROW passes)
+OUTBOX_PAGE = 5000  # outbox entries read (and, for a paged source, written back) at a time
 
 
 def ordered(m: Mapping, source: Source, values: dict[str, str]) -> dict[str, str]:
     """Cells in the mapping's column order, so new columns appear in that order."""
+    rank = _ranks(m, source.key_column)
+    if len(values) < 2:
+        return dict(values)
+    last = len(rank)
+    return dict(sorted(values.items(), key=lambda kv: rank.get(kv[0], last)))
+
+
+_RANKS: dict[tuple[int, str | None], tuple[Mapping, dict[str, int]]] = {}
+
+
+def _ranks(m: Mapping, key_column: str | None) -> dict[str, int]:
+    """Column -> its place, computed once per mapping (asked for every row written)."""
+    found = _RANKS.get((id(m), key_column))
+    if found is not None and found[0] is m:
+        return found[1]
     wb = m.write_back
-    order = [source.key_column or "", *wb.targets().values(), *wb.structured_output.values()]
+    order = [key_column or "", *wb.targets().values(), *wb.structured_output.values()]
     rank = {c: i for i, c in enumerate(order)}
-    return dict(sorted(values.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+    if len(_RANKS) > 64:  # mappings reloaded by a long-lived daemon: keep it small
+        _RANKS.clear()
+    _RANKS[(id(m), key_column)] = (m, rank)
+    return rank
 
 
 def parked(rec: Record) -> bool:
@@ -42,28 +61,44 @@ class Outbox:
         self.m, self.state = m, state
 
     def flush(self, source: Source, s: TickSummary) -> None:
+        """Write the outbox back. A source with a ``write_page`` (rows per write_back call)
+        gets it page by page, each page acknowledged and committed before the next is
+        read, so memory holds one page; the others get it in one call (one rewrite of a
+        CSV file, one Sheets request)."""
         self.source = source
-        everything = list(self.state.scan("o"))
-        pending = [(k, r) for k, r in everything if not parked(r)]
-        if pending:
-            self._write(pending, s)
+        page: int = getattr(source, "write_page", None) or 0
+        after: str | None = None
+        pending: list[RowUpdate] = []  # only the cells to write: the records are not kept
+        while True:
+            got = self.state.page("o", after, page or OUTBOX_PAGE)
+            if got:
+                after = got[-1][0]
+                pending += [
+                    RowUpdate(k, ordered(self.m, source, r["values"]), r["line"])
+                    for k, r in got
+                    if not parked(r)
+                ]
+            last = len(got) < (page or OUTBOX_PAGE)
+            if pending and (page or last):
+                if not self._write(pending, s):
+                    break  # the source is down: the rest waits in the outbox too
+                pending = []
+            if last:
+                break
         s.parked = sum(1 for _, r in self.state.scan("o") if parked(r))
         self._flush_call_logs(s)
 
-    def _write(self, pending: list[tuple[str, Record]], s: TickSummary) -> None:
-        updates = [
-            RowUpdate(k, ordered(self.m, self.source, r["values"]), r["line"]) for k, r in pending
-        ]
+    def _write(self, updates: list[RowUpdate], s: TickSummary) -> bool:
+        """One write_back of these entries; False when the source could not be written."""
         try:
             report = self.source.write_back(updates)
             failpoints.hit("after_write_back")
         except RetryableError as exc:
             msg = f"writing {len(updates)} row(s) back: {exc} (kept in the outbox)"
             s.fail("write_back", self.m.source.type, msg, exc)
-            return
-        for k in report.written | report.missing:
-            self.state.delete("o", k)
-        by_key = dict(pending)
+            return False
+        self.state.delete_many("o", report.written | report.missing)
+        by_key = self.state.get_many("o", report.failed)  # as stored, values included
         newly: dict[str, str] = {}
         for k, why in report.failed.items():
             rec = dict(by_key.get(k) or {})
@@ -90,6 +125,7 @@ class Outbox:
         self.state.commit()
         if newly:
             self._tell_rows(newly)
+        return True
 
     def _tell_rows(self, newly: dict[str, str]) -> None:
         """Best effort: the row's error cell says why its result could not be written."""
