@@ -17,9 +17,10 @@ from datetime import datetime
 from connector.config import Mapping
 from connector.journal import parse_marker, team_tag
 from connector.mapping import DUPLICATE_PHONE, Contact, Rejection
+from connector.records import ControlRecord, RowRecord
 from connector.results import CallResult
 from connector.revox import CampaignRow, PhoneHistoryEntry
-from connector.state import Record, StateStore
+from connector.state import StateStore
 
 CALLBACK_OUTCOME = "requested_callback_later"
 
@@ -34,11 +35,11 @@ class ResultHook:
     def active(self) -> bool:
         return self.m.control is not None or self.m.callbacks is not None
 
-    def values(self, key: str, rec: Record, res: CallResult, row: CampaignRow) -> dict[str, str]:
+    def values(self, key: str, rec: RowRecord, res: CallResult, row: CampaignRow) -> dict[str, str]:
         """The cells to write for this result (``rec`` is the row before this poll)."""
         if not self.active:
             return res.values
-        k = self.state.get("k", key) or {}
+        k = self.state.controls.get(key) or {}
         values = dict(res.values)
         cols = self.m.write_back.targets()
         stop = k.get("stop") or {}
@@ -52,10 +53,12 @@ class ResultHook:
         if res.final and rec.get("state") != "done":
             k["last"] = calls
             self._schedule(k, rec, res, row)
-            self.state.put("k", key, k)
+            self.state.controls.put(key, k)
         return values
 
-    def _schedule(self, k: Record, rec: Record, res: CallResult, row: CampaignRow) -> None:
+    def _schedule(
+        self, k: ControlRecord, rec: RowRecord, res: CallResult, row: CampaignRow
+    ) -> None:
         cb = self.m.callbacks
         if cb is None or res.outcome != CALLBACK_OUTCOME or int(k.get("callbacks", 0)) >= cb.max:
             return

@@ -31,7 +31,8 @@ from connector.mapping import (
     ResolvedMapping,
     map_row,
 )
-from connector.state import Record, StateStore
+from connector.records import PhoneRecord, RowRecord
+from connector.state import StateStore
 
 DUPLICATE_KEY = "duplicate_key"
 SUBMITTED_STATES = frozenset({"queued", "submitted", "done"})
@@ -79,7 +80,7 @@ class Classified:
     status: Status
     contact: Contact | None = None
     rejection: Rejection | None = None
-    record: Record | None = None  # the row's state, when it has one
+    record: RowRecord | None = None  # the row's state, when it has one
     cells: str | None = None  # fingerprint of the cells read (fingerprinter), rows mapped
 
 
@@ -88,7 +89,7 @@ def classify(
     rows: Iterable[Row],
     state: StateStore,
     dnc: DncStore | None = None,
-    expired: Callable[[Record], bool] | None = None,
+    expired: Callable[[PhoneRecord], bool] | None = None,
 ) -> Iterator[Classified]:
     """Map every row and check it against the team's state, the account's do-not-call list
     and the rows before it. ``expired``: whether a number's owner (p:) is too old to count
@@ -129,10 +130,10 @@ def classify(
             prints.append(cells)
             mapped.append(map_row(rm, row) if verdict is None else None)
         phones = [m.to_phone_number for m in mapped if isinstance(m, Contact)]
-        stopped = {p: "" for p in state.get_many("d", phones)}
+        stopped = {p: "" for p in state.opt_outs.get_many(phones)}
         if dnc is not None:
             stopped.update(dnc.which(phones))
-        owners = state.get_many("p", phones)
+        owners = state.owners.get_many(phones)
         if expired is not None:
             owners = {p: o for p, o in owners.items() if not expired(o)}
         for row, verdict, m, cells in zip(chunk, done, mapped, prints, strict=True):
@@ -149,7 +150,7 @@ def classify(
 
 
 def _unchanged_rejection(
-    row: Row, rm: ResolvedMapping, rec: Record, cells: str
+    row: Row, rm: ResolvedMapping, rec: RowRecord, cells: str
 ) -> Classified | None:
     """The stored rejection of a row whose read cells did not change since it was rejected
     (no number parsed again), or None when the row must be mapped."""
@@ -165,9 +166,9 @@ def _check(
     row: Row,
     c: Contact,
     dnc: dict[str, str],
-    owners: dict[str, Record],
+    owners: dict[str, PhoneRecord],
     seen_phones: dict[str, int],
-    rec: Record | None,
+    rec: RowRecord | None,
 ) -> Classified:
     phone = c.to_phone_number
     owner = owners.get(phone, {}).get("key")

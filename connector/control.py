@@ -25,9 +25,10 @@ from connector.config import Mapping
 from connector.errors import NotFoundError, RejectedError, RetryableError
 from connector.journal import Journal
 from connector.mapping import Contact, Rejection, ResolvedMapping, map_row
+from connector.records import ControlRecord, PendingRecord, RowRecord, StopRecord
 from connector.results import failed_values
 from connector.revox import Call, RevoxClient
-from connector.state import Record, StateStore
+from connector.state import StateStore
 from connector.summary import TickSummary
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ STOPPED = "stopped"
 class _Tick:
     """What one read of the source asked for."""
 
-    stops: dict[str, tuple[Record, str]] = field(default_factory=dict)  # key -> (row, who)
+    stops: dict[str, tuple[RowRecord, str]] = field(default_factory=dict)  # key -> (row, who)
     agains: dict[str, Classified] = field(default_factory=dict)
     due: dict[str, Classified] = field(default_factory=dict)
 
@@ -57,7 +58,7 @@ class RowControl:
         self.m, self.state, self.revox, self.journal, self.clock = m, state, revox, journal, clock
         self.column: str | None = None
         self.by: str | None = None
-        self.pending: dict[str, Record] = {}
+        self.pending: dict[str, ControlRecord] = {}
         self.tick = _Tick()
 
     @property
@@ -74,7 +75,7 @@ class RowControl:
 
         self.column = pick(ctl.column) if ctl else None
         self.by = pick(ctl.by_column) if ctl and ctl.by_column else None
-        self.pending = {k: r for k, r in self.state.scan("k") if r.get("pending")}
+        self.pending = {k: r for k, r in self.state.controls.scan() if r.get("pending")}
 
     def says(self, c: Classified) -> str | None:
         if self.m.control is None or self.column is None:
@@ -125,10 +126,10 @@ class RowControl:
         self.state.commit()
 
     def _stop(
-        self, key: str, rec: Record, who: str, calls: dict[str, dict[int, Call | None]],
+        self, key: str, rec: RowRecord, who: str, calls: dict[str, dict[int, Call | None]],
         s: TickSummary,
     ) -> None:  # fmt: skip
-        k = self.state.get("k", key) or {}
+        k = self.state.controls.get(key) or {}
         stop = k.get("stop") or {}
         batch = rec.get("batch")
         if stop.get("batch") == batch and stop.get("state") != "intent":
@@ -166,7 +167,7 @@ class RowControl:
         else:
             k["stop"] = {"batch": batch, "state": "intent", "call": call.id, "at": now}
             k["stop"]["note"] = note
-            self.state.put("k", key, k)
+            self.state.controls.put(key, k)
             self.state.commit()  # journalled before the cancel is sent
             failpoints.hit("after_cancel_intent")
             try:
@@ -178,9 +179,9 @@ class RowControl:
         self._record(key, k, {"batch": batch, "state": "sent", "call": call.id, "at": now,
                               "note": note})  # fmt: skip
 
-    def _record(self, key: str, k: Record, stop: Record, cells: int = 1) -> None:
+    def _record(self, key: str, k: ControlRecord, stop: StopRecord, cells: int = 1) -> None:
         k["stop"] = stop
-        self.state.put("k", key, k)
+        self.state.controls.put(key, k)
         if cells:
             values = failed_values(self.m.write_back, str(stop["note"]))
             status = self.m.write_back.targets().get("status")
@@ -194,13 +195,14 @@ class RowControl:
     def _again(self, key: str, c: Classified) -> None:
         """Re-arm a called row once per mark: the cell is rewritten to 'called again'."""
         rec = c.record or {}
-        k = self.state.get("k", key) or {}
+        k = self.state.controls.get(key) or {}
         if rec.get("state") != "done" or k.get("again") == rec.get("batch"):
             return
         now = self.clock()
-        k.update(again=rec.get("batch"), prior=int(k.get("prior", 0)) + int(k.get("last", 0)))
+        k["again"] = rec.get("batch")
+        k["prior"] = k.get("prior", 0) + k.get("last", 0)
         k["pending"] = {"kind": "again", "due": now.isoformat(), "from": rec.get("batch")}
-        self.state.put("k", key, k)
+        self.state.controls.put(key, k)
         if self.column:
             self.state.queue_writes({key: {self.column: f"called again {now.date()}"}})
         self.pending[key] = k
@@ -213,7 +215,7 @@ class RowControl:
         cb = self.m.callbacks
         for key, c in self.tick.due.items():
             k = self.pending.get(key) or {}
-            p = k.get("pending") or {}
+            p: PendingRecord | dict[str, str] = k.get("pending") or {}
             rec = self.state.row(key) or {}
             if rm is None or not p or p.get("from") != rec.get("batch") or key in self.tick.stops:
                 continue
@@ -236,7 +238,7 @@ class RowControl:
             if stopped or (owner is not None and owner != key):
                 why = "on the do-not-call list" if stopped else f"now owned by row {owner}"
                 k.pop("pending")
-                self.state.put("k", key, k)
+                self.state.controls.put(key, k)
                 note = f"not called again: {phone} is {why}"
                 self.state.queue_writes({key: failed_values(self.m.write_back, note)})
                 continue

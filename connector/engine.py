@@ -30,9 +30,10 @@ from connector.mapping import DO_NOT_CALL, Contact, Rejection, ResolvedMapping, 
 from connector.outbox import Outbox, ordered
 from connector.poller import Poller
 from connector.progress import EVERY, ProgressHook
+from connector.records import PhoneRecord, RowRecord
 from connector.results import rejected_values, shows_no_submission
 from connector.revox import Generation, RevoxClient
-from connector.state import Record, StateStore
+from connector.state import StateStore
 from connector.summary import TickSummary
 
 __all__ = ["Engine", "TickSummary"]
@@ -95,7 +96,7 @@ class Engine:
             rows = chain([first], rows)
         return classify(rm, rows, self.state, self.journal.dnc, self._expired)
 
-    def _expired(self, owner: Record) -> bool:
+    def _expired(self, owner: PhoneRecord) -> bool:
         """contacts.dedupe: a number submitted longer ago than `within` is free again."""
         dd, at = self.m.contacts.dedupe, owner.get("at")
         if dd is None or not at:
@@ -131,8 +132,8 @@ class Engine:
             self.journal.submit(again, s, again=True)
         self.poller.poll(s)
         self.outbox.flush(self.source, s)
-        s.open_campaigns = sum(1 for _, st in self.state.states("c") if st == "open")
-        s.outbox = self.state.count("o")
+        s.open_campaigns = sum(1 for _, st in self.state.campaigns.states() if st == "open")
+        s.outbox = self.state.outbox.count()
         self.state.set_meta(
             "last_tick",
             {
@@ -171,7 +172,7 @@ class Engine:
         status_col = self._status_header()
         marks = self._our_columns() if fresh else []
         orphans: list[str] = []
-        rejected: list[tuple[str, Rejection, Record | None, str | None]] = []
+        rejected: list[tuple[str, Rejection, RowRecord | None, str | None]] = []
         progress = self.progress
         for c in classified:
             s.read += 1
@@ -278,7 +279,7 @@ class Engine:
         col = self.source.key_column
         if (
             col is None
-            or not self.state.count("r")
+            or not self.state.rows.count()
             or any(norm(h) == norm(col) for h in self.headers)
         ):
             return  # no row keyed yet (a first tick may be cut before its keys were written)
@@ -292,7 +293,7 @@ class Engine:
     def _fresh(self) -> bool:
         """A state that never saw this source: lost, replaced, or the team's first tick."""
         st = self.state
-        if st.count("r") or st.count("b"):
+        if st.rows.count() or st.batches.count():
             return False
         return st.meta("source_checked") is None and st.meta("rebuilt") is None
 
@@ -318,7 +319,7 @@ class Engine:
             return None
         return next((h for h in self.headers if norm(h) == norm(wanted)), None)
 
-    def _refused_before(self, rec: Record | None, c: Contact) -> bool:
+    def _refused_before(self, rec: RowRecord | None, c: Contact) -> bool:
         """A row whose batch Revox refused is retried only once it or the campaign changed."""
         return (
             rec is not None
@@ -330,16 +331,16 @@ class Engine:
         self,
         key: str,
         rej: Rejection,
-        rec: Record | None,
+        rec: RowRecord | None,
         writes: dict[str, dict[str, str]],
         cells: str | None = None,
     ) -> None:
         record = _rejection_record(rej, cells)
         if rec is not None and rec.get("fp") == record["fp"]:
             if rec.get("cells") != cells or rec.get("message") != rej.message:
-                self.state.put("r", key, record)  # same cells written: only the record
+                self.state.rows.put(key, record)  # same cells written: only the record
             return  # unchanged since it was written back
-        self.state.put("r", key, record)
+        self.state.rows.put(key, record)
         writes[key] = rejected_values(self.m.write_back, rej)
 
     def _assign_keys(self, keyless: list[Classified], s: TickSummary) -> list[Contact]:
@@ -366,7 +367,7 @@ class Engine:
         for k in report.written:
             c = pending[k]
             if c.rejection is not None:  # its rejection went out with the key
-                self.state.put("r", k, _rejection_record(c.rejection, c.cells))
+                self.state.rows.put(k, _rejection_record(c.rejection, c.cells))
             elif c.contact is not None:
                 o = c.contact
                 news.append(
@@ -378,11 +379,11 @@ class Engine:
     # writing back ----------------------------------------------------------------------
 
 
-def _rejection_record(rej: Rejection, cells: str | None = None) -> Record:
+def _rejection_record(rej: Rejection, cells: str | None = None) -> RowRecord:
     """A rejected row's state; `fp` tells whether the same rejection was written already,
     `cells` (when known) lets the next tick keep it without mapping the unchanged row."""
     fp = digest({"reason": rej.reason, "message": rej.message})
-    record: Record = {"state": "rejected", "reason": rej.reason, "fp": fp}
+    record: RowRecord = {"state": "rejected", "reason": rej.reason, "fp": fp}
     if cells is not None:
-        record.update(message=rej.message, cells=cells)
+        record["message"], record["cells"] = rej.message, cells
     return record

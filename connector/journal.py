@@ -31,9 +31,10 @@ from connector.generations import create_body, launch_needed, other, refusal
 from connector.launcher import Launcher
 from connector.mapping import Contact
 from connector.progress import ProgressHook
+from connector.records import BatchRecord, CampaignRecord, RowRecord
 from connector.results import failed_values, submitted_values
 from connector.revox import Campaign, Generation, NotSentError, RevoxClient
-from connector.state import Record, StateStore
+from connector.state import StateStore
 from connector.summary import TickSummary
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class Journal:
 
     def stop_number(self, phone: str, source: str, key: str = "") -> None:
         """Never submit this number again, in this team or any team of the account."""
-        self.state.put("d", phone, {"key": key, "source": source})
+        self.state.opt_outs.put(phone, {"key": key, "source": source})
         if self.dnc is not None:
             self.dnc.add(phone, self.m.team, source)
 
@@ -134,8 +135,8 @@ class Journal:
                 {"to_phone_number": c.to_phone_number, "prompt_variables": c.prompt_variables}
                 for c in chunk
             ]
-            self.state.put_many(
-                "p", ((c.to_phone_number, {"key": c.key, "at": now}) for c in chunk)
+            self.state.owners.put_many(
+                (c.to_phone_number, {"key": c.key, "at": now}) for c in chunk
             )
             self.state.set_meta("batch_seq", seq)
             salt = f"#{seq}" if again else ""
@@ -151,20 +152,19 @@ class Journal:
         name: str,
         refusals: int,
         salt: str = "",
-    ) -> tuple[str, Record]:
+    ) -> tuple[str, BatchRecord]:
         """A new intent for these rows (not yet committed, never sent: `at` is None)."""
         bid = batch_id(self.m.team, [*keys, salt] if salt else keys)
         mark = marker(self.m.team, bid)
         gen = self.generation or "seed"
         body = create_body(gen, self.m.campaign, campaign_name(mark, name), contacts)
-        self.state.put_many(
-            "r",
+        self.state.rows.put_many(
             (
                 (key, {"state": "queued", "batch": bid, "phone": c["to_phone_number"]})
                 for key, c in zip(keys, contacts, strict=True)
             ),
         )
-        rec: Record = {
+        rec: BatchRecord = {
             "state": "intent",
             "keys": keys,
             "marker": mark,
@@ -176,22 +176,22 @@ class Journal:
         }
         if salt:
             rec["salt"] = salt
-        self.state.put("b", bid, rec)
+        self.state.batches.put(bid, rec)
         return bid, rec
 
-    def _send(self, bid: str, rec: Record, s: TickSummary) -> bool:
+    def _send(self, bid: str, rec: BatchRecord, s: TickSummary) -> bool:
         """Journal the batch as intent, then POST it. False stops this tick's submitting."""
         before = rec.get("at")
         rec["at"] = self.clock().isoformat()  # when the last attempt was sent (see settle)
-        self.state.put("b", bid, rec)
+        self.state.batches.put(bid, rec)
         self.state.commit()  # the intent is durable before anything is sent
         failpoints.hit("after_intent")
         try:
-            camp = self.revox.create_campaign(rec["body"])
+            camp = self.revox.create_campaign(_body(rec))
             failpoints.hit("after_post")
         except NotSentError as exc:  # nothing reached Revox: no settle time needed
             rec["at"] = before
-            self.state.put("b", bid, rec)
+            self.state.batches.put(bid, rec)
             self.state.commit()
             s.fail("submit", "revox", f"batch {bid}: {exc} (kept as intent, sent next tick)", exc)
             return False
@@ -208,18 +208,20 @@ class Journal:
         self._adopt(bid, rec, camp, s)
         return True
 
-    def _refused(self, bid: str, rec: Record, exc: RejectedError, s: TickSummary) -> bool:
+    def _refused(self, bid: str, rec: BatchRecord, exc: RejectedError, s: TickSummary) -> bool:
         """Nothing was created: re-shape, isolate the refused contacts, or fail the batch."""
-        contacts: list[dict[str, Any]] = rec["body"]["contacts"]
+        contacts: list[dict[str, Any]] = _body(rec)["contacts"]
         ref = refusal(exc.status or 0, exc.body or str(exc), len(contacts))
         gen: Generation = "current" if rec.get("gen") == "current" else "seed"
         wrong_shape = ref.names_seed_fields() if gen == "seed" else ref.wants_launch()
         if exc.status == 422 and self.pinned is None and wrong_shape and not rec.get("reshaped"):
             new = other(gen)
             self.learn(new)
-            name = rec.get("name") or rec["body"]["name"]
+            name = rec.get("name") or _body(rec)["name"]
             body = create_body(new, self.m.campaign, campaign_name(rec["marker"], name), contacts)
-            rec.update(gen=new, reshaped=True, body=body)
+            rec["gen"] = new
+            rec["reshaped"] = True
+            rec["body"] = body
             log.info("batch %s: the server refused the %s shape; re-sent as %s", bid, gen, new)
             return self._send(bid, rec, s)
         refusals = int(rec.get("refusals", 0)) + 1
@@ -237,78 +239,92 @@ class Journal:
         msg = f"batch {bid} refused ({ref.reason}); {len(bad)} contact(s) isolated"
         s.fail("submit", "revox", msg, exc, retryable=False)
         self._fail_rows(rec, bad, ref.reason)
-        children: list[tuple[str, Record]] = []
-        name = rec.get("name") or rec["body"]["name"]
+        children: list[tuple[str, BatchRecord]] = []
+        name = rec.get("name") or _body(rec)["name"]
         for group in groups:
             keys = [rec["keys"][i] for i in group]
             group_contacts = [contacts[i] for i in group]
             salt = str(rec.get("salt", ""))
             children.append(self._intent(keys, group_contacts, name, refusals, salt))
-        rec.update(state="split", body=None, children=[c for c, _ in children])
-        self.state.put("b", bid, rec)
+        rec["state"] = "split"
+        rec["body"] = None
+        rec["children"] = [c for c, _ in children]
+        self.state.batches.put(bid, rec)
         self.state.commit()  # the children replace the parent in one step
         return all(self._send(cbid, crec, s) for cbid, crec in children)
 
-    def _fail(self, bid: str, rec: Record, which: list[int], reason: str, s: TickSummary) -> bool:
+    def _fail(
+        self, bid: str, rec: BatchRecord, which: list[int], reason: str, s: TickSummary
+    ) -> bool:
         s.fail("submit", "revox", f"batch {bid} refused: {reason}", retryable=False)
         self._fail_rows(rec, which, reason)
-        rec.update(state="failed", error=reason, body=None)
-        self.state.put("b", bid, rec)
+        rec["state"] = "failed"
+        rec["error"] = reason
+        rec["body"] = None
+        self.state.batches.put(bid, rec)
         self.state.commit()
         return True
 
-    def _fail_rows(self, rec: Record, which: list[int], reason: str) -> None:
+    def _fail_rows(self, rec: BatchRecord, which: list[int], reason: str) -> None:
         """Refused contacts were never called: the row says why and the number is free."""
         writes = {}
         for i in which:
-            key, contact = rec["keys"][i], rec["body"]["contacts"][i]
+            key, contact = rec["keys"][i], _body(rec)["contacts"][i]
             fp = self.contact_fp(contact["to_phone_number"], contact["prompt_variables"])
-            self.state.put("r", key, {"state": "failed", "fp": fp, "error": reason})
-            self.state.delete("p", contact["to_phone_number"])
+            self.state.rows.put(key, {"state": "failed", "fp": fp, "error": reason})
+            self.state.owners.delete(contact["to_phone_number"])
             writes[key] = failed_values(self.m.write_back, reason)
         self.state.queue_writes(writes)
 
-    def _adopt(self, bid: str, rec: Record, camp: Campaign, s: TickSummary) -> None:
+    def _adopt(self, bid: str, rec: BatchRecord, camp: Campaign, s: TickSummary) -> None:
         keys: list[str] = rec["keys"]
-        phones = [c["to_phone_number"] for c in rec["body"]["contacts"]]
+        phones = [c["to_phone_number"] for c in _body(rec)["contacts"]]
         sent: Generation = "current" if rec.get("gen") == "current" else "seed"
         gen = camp.generation_hint() or sent
         self.learn(gen)
-        launch = "pending" if launch_needed(gen, self.m.campaign) else "none"
-        self.state.put(
-            "c",
-            camp.id,
-            {"state": "open", "batch": bid, "keys": keys, "launch": launch, "sig": None}
-            | {"name": camp.name},
-        )
-        self.state.put_many(
-            "r",
+        pending = launch_needed(gen, self.m.campaign)
+        crec: CampaignRecord = {
+            "state": "open",
+            "batch": bid,
+            "keys": keys,
+            "launch": "pending" if pending else "none",
+            "sig": None,
+            "name": camp.name,
+        }
+        self.state.campaigns.put(camp.id, crec)
+        rows: list[tuple[str, RowRecord]] = [
             (
-                (
-                    key,
-                    {"state": "submitted", "batch": bid, "phone": phone, "campaign": camp.id}
-                    | {"row_index": i},
-                )
-                for i, (key, phone) in enumerate(zip(keys, phones, strict=True))
-            ),
-        )
+                key,
+                {
+                    "state": "submitted",
+                    "batch": bid,
+                    "phone": phone,
+                    "campaign": camp.id,
+                    "row_index": i,
+                },
+            )
+            for i, (key, phone) in enumerate(zip(keys, phones, strict=True))
+        ]
+        self.state.rows.put_many(rows)
         cells = submitted_values(self.m.write_back, camp.id)
         self.state.queue_writes({k: dict(cells) for k in keys})
-        rec.update(state="created", campaign=camp.id, body=None)
-        self.state.put("b", bid, rec)
+        rec["state"] = "created"
+        rec["campaign"] = camp.id
+        rec["body"] = None
+        self.state.batches.put(bid, rec)
         self.state.commit()
         failpoints.hit("after_record")
         s.campaigns_created += 1
         s.submitted += len(keys)
         if self.progress is not None:
             self.progress("sent", len(keys))
-        if launch == "pending":
+        if pending:
             self.launcher.launch(camp.id, s)
 
     # after a crash or a lost answer ---------------------------------------------------
     def reconcile(self, s: TickSummary) -> None:
         """Settle every intent left by a crash or a lost answer before anything new is sent."""
-        intents = [(bid, rec) for bid, rec in self.state.scan("b") if rec["state"] == "intent"]
+        intents = [(bid, rec) for bid, rec in self.state.batches.scan() if rec["state"] == "intent"]
         for bid, rec in [i for i in intents if i[1].get("at") is None]:
             if not self._send(bid, rec, s):  # never sent: nothing to look for
                 return
@@ -322,7 +338,7 @@ class Journal:
             return
         for bid, rec in sent:
             found = [c for c in listing.campaigns if rec["marker"] in c.name]
-            age = (self.clock() - datetime.fromisoformat(rec["at"])).total_seconds()
+            age = (self.clock() - datetime.fromisoformat(rec["at"] or "")).total_seconds()
             if found:
                 log.info("batch %s: adopting campaign %s found by name", bid, found[0].id)
                 self._adopt(bid, rec, found[0], s)
@@ -342,3 +358,11 @@ class Journal:
                 )
             elif not self._send(bid, rec, s):
                 return
+
+
+def _body(rec: BatchRecord) -> dict[str, Any]:
+    """The request body of a batch still to be sent (created and failed ones drop it)."""
+    body = rec.get("body")
+    if body is None:
+        raise ValueError("a batch without its request body was about to be sent")
+    return body

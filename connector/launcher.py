@@ -46,7 +46,7 @@ class Launcher:
 
     def launch(self, cid: str, s: TickSummary) -> None:
         """Send the one launch a current-generation campaign needs; record it."""
-        crec = self.state.get("c", cid)
+        crec = self.state.campaigns.get(cid)
         if crec is None or crec.get("launch") != "pending":
             return
         at = self.m.campaign.scheduled_at
@@ -73,24 +73,24 @@ class Launcher:
             return
         log.info("campaign %s: launched %s call(s)", cid, "all" if launched < 0 else launched)
         crec["launch"] = "done"
-        self.state.put("c", cid, crec)
+        self.state.campaigns.put(cid, crec)
         self.state.commit()
 
     def _refused(self, cid: str, reason: str, s: TickSummary) -> None:
         s.fail("launch", "revox", f"launching campaign {cid} refused: {reason}", retryable=False)
-        crec = self.state.get("c", cid) or {}
+        crec = self.state.campaigns.get(cid) or {}
         text = f"Revox refused to launch the campaign: {reason}"[:300]
-        known = self.state.get_many("r", crec.get("keys", []))
+        known = self.state.rows.get_many(crec.get("keys", []))
         writes = {}
         for key, rec in known.items():
             if rec.get("campaign") != cid or rec["state"] == "done":
                 continue
-            rec.update(state="done", error=text)  # ended, like a deleted campaign's rows
-            self.state.put("r", key, rec)
+            rec["state"], rec["error"] = "done", text  # ended, like a deleted campaign's rows
+            self.state.rows.put(key, rec)
             writes[key] = failed_values(self.m.write_back, text)
         self.state.queue_writes(writes)
-        crec.update(state="final", launch="refused", error=text)
-        self.state.put("c", cid, crec)
+        crec["state"], crec["launch"], crec["error"] = "final", "refused", text
+        self.state.campaigns.put(cid, crec)
         self.state.commit()
 
     def opt_outs(self, phones: list[str]) -> set[str]:

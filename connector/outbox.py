@@ -18,7 +18,8 @@ from connector import failpoints
 from connector.config import Mapping
 from connector.errors import RetryableError
 from connector.journal import digest
-from connector.state import Record, StateStore
+from connector.records import OutboxRecord
+from connector.state import StateStore
 from connector.summary import TickSummary
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def _ranks(m: Mapping, key_column: str | None) -> dict[str, int]:
     return rank
 
 
-def parked(rec: Record) -> bool:
+def parked(rec: OutboxRecord) -> bool:
     return rec.get("parked") is not None and rec.get("parked") == digest(rec["values"])
 
 
@@ -70,7 +71,7 @@ class Outbox:
         after: str | None = None
         pending: list[RowUpdate] = []  # only the cells to write: the records are not kept
         while True:
-            got = self.state.page("o", after, page or OUTBOX_PAGE)
+            got = self.state.outbox.page(after, page or OUTBOX_PAGE)
             if got:
                 after = got[-1][0]
                 pending += [
@@ -85,7 +86,7 @@ class Outbox:
                 pending = []
             if last:
                 break
-        s.parked = sum(1 for _, r in self.state.scan("o") if parked(r))
+        s.parked = sum(1 for _, r in self.state.outbox.scan() if parked(r))
         self._flush_call_logs(s)
 
     def _write(self, updates: list[RowUpdate], s: TickSummary) -> bool:
@@ -97,16 +98,16 @@ class Outbox:
             msg = f"writing {len(updates)} row(s) back: {exc} (kept in the outbox)"
             s.fail("write_back", self.m.source.type, msg, exc)
             return False
-        self.state.delete_many("o", report.written | report.missing)
-        by_key = self.state.get_many("o", report.failed)  # as stored, values included
+        self.state.outbox.delete_many(report.written | report.missing)
+        by_key = self.state.outbox.get_many(report.failed)  # as stored, values included
         newly: dict[str, str] = {}
         for k, why in report.failed.items():
-            rec = dict(by_key.get(k) or {})
-            rec.update(attempts=int(rec.get("attempts", 0)) + 1, error=why)
+            rec: OutboxRecord = by_key.get(k) or {"values": {}, "line": None}
+            rec["attempts"], rec["error"] = rec.get("attempts", 0) + 1, why
             if rec["attempts"] >= PARK_AFTER:
                 rec["parked"] = digest(rec["values"])
                 newly[k] = why
-            self.state.put("o", k, rec)
+            self.state.outbox.put(k, rec)
         retried = len(report.failed) - len(newly)
         if retried:
             first = next(w for k, w in report.failed.items() if k not in newly)
@@ -144,7 +145,7 @@ class Outbox:
     def _flush_call_logs(self, s: TickSummary) -> None:
         if not isinstance(self.source, CallLogger):
             return
-        pending = list(self.state.scan("l"))
+        pending = list(self.state.call_logs.scan())
         if not pending:
             return
         try:
@@ -153,5 +154,5 @@ class Outbox:
             s.fail("call_log", self.m.source.type, f"logging {len(pending)} call(s): {exc}", exc)
             return
         for call_id in report.written | report.missing:
-            self.state.delete("l", call_id)
+            self.state.call_logs.delete(call_id)
         self.state.commit()

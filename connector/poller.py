@@ -7,7 +7,7 @@ poll costs one GET; its rows are read (paged) only when something moved.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -17,9 +17,10 @@ from connector.callbacks import ResultHook
 from connector.config import Mapping
 from connector.errors import NotFoundError, RetryableError
 from connector.journal import Journal, digest
+from connector.records import CallLogRecord, CampaignRecord, RowRecord
 from connector.results import call_result, failed_values
 from connector.revox import BadAnswerError, CampaignRow, RevoxClient
-from connector.state import Record, StateStore
+from connector.state import StateStore
 from connector.summary import TickSummary
 
 _PRINT = 16  # hex characters of a row's digest in a campaign's `seen`
@@ -36,8 +37,8 @@ class Poller:
 
     def poll(self, s: TickSummary) -> None:
         # one open campaign's record at a time (each holds every key of its batch)
-        for cid, st in self.state.states("c"):
-            crec = self.state.get("c", cid) if st == "open" else None
+        for cid, st in self.state.campaigns.states():
+            crec = self.state.campaigns.get(cid) if st == "open" else None
             if crec is None:
                 continue
             try:
@@ -51,10 +52,10 @@ class Poller:
                 return
         self.state.commit()
 
-    def _one(self, cid: str, crec: Record, s: TickSummary) -> None:
+    def _one(self, cid: str, crec: CampaignRecord, s: TickSummary) -> None:
         if crec.get("launch") == "pending":  # created, launch not acknowledged yet
             self.journal.launcher.launch(cid, s)
-            crec = self.state.get("c", cid) or crec
+            crec = self.state.campaigns.get(cid) or crec
             if crec["state"] != "open":
                 return
         camp = self.revox.get_campaign(cid)
@@ -89,10 +90,10 @@ class Poller:
                 rows.append(r)
                 if d:
                     prints[r.row_index] = d
-        known = self.state.get_many("r", (keys[r.row_index] for r in rows if keys[r.row_index]))
+        known = self.state.rows.get_many(keys[r.row_index] for r in rows if keys[r.row_index])
         writes: dict[str, dict[str, str]] = {}
         ended: dict[str, str] = {}  # phone -> row key of calls that ended this poll
-        changed: list[tuple[str, Record]] = []  # row records to store, in one statement
+        changed: list[tuple[str, RowRecord]] = []  # row records to store, in one statement
         for r in rows:
             key = keys[r.row_index]
             res = call_result(self.m.write_back, r, cid)
@@ -132,11 +133,11 @@ class Poller:
                         res.ended_at,
                         res.duration_seconds,
                     )
-                    self.state.put("l", res.call_id, entry.__dict__)
+                    self.state.call_logs.put(res.call_id, cast(CallLogRecord, entry.__dict__))
                 rec["state"] = "done"
             if rec != before:
                 changed.append((key, rec))
-        self.state.put_many("r", changed)
+        self.state.rows.put_many(changed)
         if camp.status == "completed" or camp.is_cancelled:
             finals += self._never_called(keys, rows, known, writes, crec)
         self._opt_outs(ended, writes, s)
@@ -147,7 +148,7 @@ class Poller:
             crec["seen"] = seen
         if finals >= len(keys):
             crec["state"] = "final"
-        self.state.put("c", cid, crec)
+        self.state.campaigns.put(cid, crec)
         self.state.commit()
 
     def _print(self, raw: dict[str, Any]) -> str:
@@ -178,16 +179,16 @@ class Poller:
         self,
         keys: list[str],
         rows: list[CampaignRow],
-        known: dict[str, Record],
+        known: dict[str, RowRecord],
         writes: dict[str, dict[str, str]],
-        crec: Record,
+        crec: CampaignRecord,
     ) -> int:
         """An ended campaign without a final call for some contacts: say so in their rows."""
         called = {r.row_index for r in rows if r.call is not None and r.call.final}
         msg = "Revox ended the campaign without a call for this contact"
         ended = 0
         lost = [k for i, k in enumerate(keys) if i not in called and k and k not in known]
-        known = {**known, **self.state.get_many("r", lost)}
+        known = {**known, **self.state.rows.get_many(lost)}
         for index, key in enumerate(keys):
             if index in called:
                 continue
@@ -195,26 +196,26 @@ class Poller:
             rec = known.get(key) if key else None
             if rec is not None and rec["state"] != "done" and not _moved_on(rec, crec):
                 rec["state"] = "done"
-                self.state.put("r", key, rec)
+                self.state.rows.put(key, rec)
                 writes[key] = failed_values(self.m.write_back, msg)
         return ended
 
-    def _gone(self, cid: str, crec: Record) -> None:
+    def _gone(self, cid: str, crec: CampaignRecord) -> None:
         """The campaign was deleted in the Revox UI: say so in its rows, stop polling it."""
         msg = "the campaign was deleted in Revox"
-        known = self.state.get_many("r", crec["keys"])
+        known = self.state.rows.get_many(crec["keys"])
         writes = {}
         for key, rec in known.items():
             if rec["state"] != "done" and not _moved_on(rec, crec):
                 rec["state"] = "done"
-                self.state.put("r", key, rec)
+                self.state.rows.put(key, rec)
                 writes[key] = failed_values(self.m.write_back, msg)
         self.state.queue_writes(writes)
         crec["state"] = "deleted"
-        self.state.put("c", cid, crec)
+        self.state.campaigns.put(cid, crec)
         self.state.commit()
 
 
-def _moved_on(rec: Record, crec: Record) -> bool:
+def _moved_on(rec: RowRecord, crec: CampaignRecord) -> bool:
     """The row was re-queued (callback, call again): it belongs to a later batch."""
     return bool(crec.get("batch") and rec.get("batch") and rec["batch"] != crec["batch"])

@@ -96,26 +96,44 @@ def adopt(
             report.unmatched_contacts += 1
             continue
         keys[r.row_index] = key
-        record = {"state": "submitted", "batch": bid, "campaign": camp.id}
-        state.put("r", key, {**record, "row_index": r.row_index, "phone": r.phone_number})
-        state.put("p", r.phone_number, {"key": key})
+        state.rows.put(
+            key,
+            {
+                "state": "submitted",
+                "batch": bid,
+                "campaign": camp.id,
+                "row_index": r.row_index,
+                "phone": r.phone_number,
+            },
+        )
+        state.owners.put(r.phone_number, {"key": key})
         report.rows += 1
     if not any(keys):
         return
     # a current-generation campaign created but never launched (crash in between) is
     # launched by the next poll; launch-calls launches nothing twice
-    launch = "pending" if camp.row_stats.not_launched else "done"
-    crec = {"state": "open", "batch": bid, "keys": keys, "launch": launch, "sig": None}
-    state.put("c", camp.id, {**crec, "name": camp.name})
+    state.campaigns.put(
+        camp.id,
+        {
+            "state": "open",
+            "batch": bid,
+            "keys": keys,
+            "launch": "pending" if camp.row_stats.not_launched else "done",
+            "sig": None,
+            "name": camp.name,
+        },
+    )
     marker = camp.name[camp.name.index(MARKER) :].split("]")[0] + "]"
-    brec = {"state": "created", "campaign": camp.id, "keys": keys, "marker": marker}
-    state.put("b", bid, {**brec, "rebuilt": True})
+    state.batches.put(
+        bid,
+        {"state": "created", "campaign": camp.id, "keys": keys, "marker": marker, "rebuilt": True},
+    )
     report.campaigns += 1
 
 
 def rebuild(m: Mapping, source: Source, revox: RevoxClient, state: StateStore) -> RebuildReport:
     """Fill an empty state from the source's keys and this team's marked campaigns."""
-    if state.count("r") or state.count("b"):
+    if state.rows.count() or state.batches.count():
         raise ConfigError(
             f"{state.path}: the state is not empty; to adopt campaigns it does not know "
             f"(a restored backup) run `revox-sync state reconcile {m.team}`"

@@ -37,8 +37,8 @@ class ReconcileReport(RebuildReport):
 
 def reconcile(m: Mapping, source: Source, revox: RevoxClient, state: StateStore) -> ReconcileReport:
     """Adopt this team's campaigns that the state does not know; one commit at the end."""
-    known = {cid for cid, _ in state.scan("c")}
-    intents = {bid: rec for bid, rec in state.scan("b") if rec["state"] == "intent"}
+    known = {cid for cid, _ in state.campaigns.scan()}
+    intents = {bid: rec for bid, rec in state.batches.scan() if rec["state"] == "intent"}
     report = ReconcileReport()
     owner: dict[str, str] | None = None  # read from the source only when needed
     for camp in revox.list_campaigns().campaigns:

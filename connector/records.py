@@ -12,7 +12,7 @@ from typing import Any, Literal, TypedDict
 Record = dict[str, Any]
 
 RowState = Literal["queued", "submitted", "done", "rejected", "failed"]
-BatchState = Literal["intent", "created", "failed"]
+BatchState = Literal["intent", "created", "failed", "split"]
 CampaignState = Literal["open", "final", "deleted"]
 
 
@@ -24,18 +24,19 @@ class RowRecord(TypedDict, total=False):
     batch: str
     campaign: str
     row_index: int
-    fp: str
+    fp: str | None  # what a refused or rejected row is compared on before it is tried again
     reason: str
     message: str  # a rejection's sentence, so an unchanged rejected row is not mapped again
     cells: str  # fingerprint of the cells the mapping reads (classify.fingerprinter)
     error: str
-    result: str
+    result: str  # digest of the last call result written back
 
 
-class PhoneRecord(TypedDict):
+class PhoneRecord(TypedDict, total=False):
     """p:<e164>: the row that owns a submitted number."""
 
     key: str
+    at: str  # when it was submitted (contacts.dedupe)
 
 
 class DncRecord(TypedDict, total=False):
@@ -43,6 +44,7 @@ class DncRecord(TypedDict, total=False):
 
     key: str
     outcome: str | None
+    source: str  # the outcome, or "phone_history"
 
 
 class BatchRecord(TypedDict, total=False):
@@ -51,8 +53,14 @@ class BatchRecord(TypedDict, total=False):
     state: BatchState
     keys: list[str]
     marker: str
+    name: str  # the campaign name without its marker
+    gen: Literal["seed", "current"]  # the API generation the body was built for
     body: dict[str, Any] | None
-    at: str
+    at: str | None  # when the last attempt that may have landed was sent; None: never sent
+    refusals: int  # refused requests spent isolating bad contacts
+    reshaped: bool  # re-sent once in the other generation's shape
+    children: list[str]  # the batches a refused batch was split into
+    salt: str  # makes a re-queued row's batch id differ from its earlier batch's (control.py)
     campaign: str
     error: str
     rebuilt: bool
@@ -64,36 +72,53 @@ class CampaignRecord(TypedDict, total=False):
     state: CampaignState
     batch: str
     keys: list[str]
-    launched: bool
+    launch: Literal["pending", "done", "none", "refused"]  # current generation's launch-calls
+    launched: bool  # written by the first release; read as "done"
     sig: str | None
+    seen: list[str]  # per row index, the digest of its last result (poller)
     name: str
+    error: str
+    rebuilt: bool
 
 
-class OutboxRecord(TypedDict):
+class OutboxRecord(TypedDict, total=False):
     """o:<row key>: cells not yet acknowledged by the source."""
 
     values: dict[str, str]
     line: int | None
     attempts: int
     error: str | None
+    parked: str  # digest of values the source refused for good (outbox.py)
+
+
+class CallLogRecord(TypedDict):
+    """l:<call id>: one finished call to log as an activity (adapters.base.CallLog's fields)."""
+
+    call_id: str
+    key: str
+    subject: str
+    outcome: str | None
+    summary: str
+    ended_at: str | None
+    duration_seconds: int | None
 
 
 class StopRecord(TypedDict, total=False):
     """The stop of one batch of a row: intent (journalled) | sent | held | late."""
 
-    batch: str
+    batch: str | None
     state: Literal["intent", "sent", "held", "late"]
     call: str
     at: str
     note: str
 
 
-class PendingRecord(TypedDict):
-    """A re-queue of a row, valid while the row is still in batch ``from``."""
-
-    kind: Literal["callback", "again"]
-    due: str
-    # "from": the row's batch when scheduled (a keyword: see ControlRecord)
+# A re-queue of a row, valid while the row is still in batch "from" (a keyword in Python,
+# hence the functional form).
+PendingRecord = TypedDict(
+    "PendingRecord",
+    {"kind": Literal["callback", "again"], "due": str, "from": str | None},
+)
 
 
 class ControlRecord(TypedDict, total=False):
@@ -104,4 +129,4 @@ class ControlRecord(TypedDict, total=False):
     callbacks: int  # callbacks scheduled so far (<= callbacks.max)
     prior: int  # attempts of earlier rounds, added to the attempts column
     last: int  # attempts of the current round, once final
-    again: str  # the batch a call again re-armed from (once per mark)
+    again: str | None  # the batch a call again re-armed from (once per mark)

@@ -27,16 +27,26 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import orjson
 
 from connector.errors import ConfigError, StateError
-from connector.records import Record
+from connector.records import (
+    BatchRecord,
+    CallLogRecord,
+    CampaignRecord,
+    ControlRecord,
+    DncRecord,
+    OutboxRecord,
+    PhoneRecord,
+    Record,
+    RowRecord,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -99,6 +109,45 @@ class StateStore:
             self._conn.close()
             raise
 
+    # the kinds of record (records.py types them) ------------------------------------
+    @property
+    def rows(self) -> Kind[RowRecord]:
+        return Kind(self, "r")
+
+    @property
+    def owners(self) -> Kind[PhoneRecord]:
+        """The row that owns a submitted number (the duplicate check)."""
+        return Kind(self, "p")
+
+    @property
+    def opt_outs(self) -> Kind[DncRecord]:
+        """Numbers never to be submitted again by this team."""
+        return Kind(self, "d")
+
+    @property
+    def batches(self) -> Kind[BatchRecord]:
+        """The intent journal."""
+        return Kind(self, "b")
+
+    @property
+    def campaigns(self) -> Kind[CampaignRecord]:
+        return Kind(self, "c")
+
+    @property
+    def outbox(self) -> Kind[OutboxRecord]:
+        """Cells not yet acknowledged by the source."""
+        return Kind(self, "o")
+
+    @property
+    def call_logs(self) -> Kind[CallLogRecord]:
+        """Activities to log per finished call, not yet acknowledged."""
+        return Kind(self, "l")
+
+    @property
+    def controls(self) -> Kind[ControlRecord]:
+        """What the control column and the callbacks policy did to a row."""
+        return Kind(self, "k")
+
     def _open(self) -> None:
         if not self.readonly:
             with self._guard("opening"):
@@ -156,18 +205,18 @@ class StateStore:
         return self._conn.in_transaction
 
     # generic access ---------------------------------------------------------------
-    def get(self, kind: str, key: str) -> Record | None:
+    def _get(self, kind: str, key: str) -> Record | None:
         with self._guard("reading"):
             row = self._conn.execute(
                 f'SELECT value FROM "{_TABLE}" WHERE key = ?', (f"{kind}:{key}",)
             ).fetchone()
         return None if row is None else cast("Record", _decode(row[0]))
 
-    def put(self, kind: str, key: str, record: Record) -> None:
+    def _put(self, kind: str, key: str, record: Record) -> None:
         sql = f'INSERT OR REPLACE INTO "{_TABLE}" (key, value) VALUES (?, ?)'
         self._write("writing", sql, (f"{kind}:{key}", _encode(record)))
 
-    def put_many(self, kind: str, records: Iterable[tuple[str, Record]]) -> None:
+    def _put_many(self, kind: str, records: Iterable[tuple[str, Record]]) -> None:
         """put() for many records of one kind in one statement (the same step)."""
         sql = f'INSERT OR REPLACE INTO "{_TABLE}" (key, value) VALUES (?, ?)'
         rows = [(f"{kind}:{key}", _encode(rec)) for key, rec in records]
@@ -177,7 +226,7 @@ class StateStore:
             self._begin()
             self._conn.executemany(sql, rows)
 
-    def delete_many(self, kind: str, keys: Iterable[str]) -> None:
+    def _delete_many(self, kind: str, keys: Iterable[str]) -> None:
         """delete() for many keys of one kind in one statement (the same step)."""
         rows = [(f"{kind}:{key}",) for key in keys]
         if not rows:
@@ -186,7 +235,7 @@ class StateStore:
             self._begin()
             self._conn.executemany(f'DELETE FROM "{_TABLE}" WHERE key = ?', rows)
 
-    def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, Record]:
+    def _get_many(self, kind: str, keys: Iterable[str]) -> dict[str, Record]:
         """The records of many keys, one query per 500 keys."""
         wanted = list(dict.fromkeys(keys))
         out: dict[str, Record] = {}
@@ -202,12 +251,12 @@ class StateStore:
 
     def row_states(
         self, keys: Iterable[str], settled: frozenset[str]
-    ) -> dict[str, tuple[str, Record]]:
+    ) -> dict[str, tuple[str, RowRecord]]:
         """(state, record) of many rows, one query per 500 keys; for a row whose state is in
         ``settled`` the record is only ``{"state": ...}`` (not decoded: the steady tick's
         rows are nearly all settled, and decoding each one was most of its cost)."""
         wanted = list(dict.fromkeys(keys))
-        out: dict[str, tuple[str, Record]] = {}
+        out: dict[str, tuple[str, RowRecord]] = {}
         states = sorted(settled)
         known = ",".join("?" * len(states)) or "NULL"
         with self._guard("reading"):
@@ -220,14 +269,14 @@ class StateStore:
                     f'FROM "{_TABLE}" WHERE key IN ({marks}))'
                 )
                 for key, st, value in self._conn.execute(query, [*states, *chunk]):
-                    rec = {"state": st} if value is None else cast("Record", _decode(value))
+                    rec = cast("RowRecord", {"state": st} if value is None else _decode(value))
                     out[key[2:]] = (str(st), rec)
         return out
 
-    def delete(self, kind: str, key: str) -> None:
+    def _delete(self, kind: str, key: str) -> None:
         self._write("deleting", f'DELETE FROM "{_TABLE}" WHERE key = ?', (f"{kind}:{key}",))
 
-    def scan(self, kind: str) -> Iterator[tuple[str, Record]]:
+    def _scan(self, kind: str) -> Iterator[tuple[str, Record]]:
         """Every record of one kind, in key order (an index range scan, not a full table read)."""
         lo, hi = f"{kind}:", f"{kind};"
         query = f'SELECT key, value FROM "{_TABLE}" WHERE key >= ? AND key < ? ORDER BY key'
@@ -237,7 +286,7 @@ class StateStore:
                 for key, value in batch:
                     yield key[len(lo) :], cast("Record", _decode(value))
 
-    def page(self, kind: str, after: str | None, limit: int) -> list[tuple[str, Record]]:
+    def _page(self, kind: str, after: str | None, limit: int) -> list[tuple[str, Record]]:
         """Up to ``limit`` records of one kind whose key sorts after ``after`` (None: from
         the first), in key order: a scan in pages that leaves no cursor open between them,
         so the caller may write (delete, commit) between pages."""
@@ -251,7 +300,7 @@ class StateStore:
             rows = self._conn.execute(query, (start, hi, limit)).fetchall()
         return [(key[len(lo) :], cast("Record", _decode(value))) for key, value in rows]
 
-    def states(self, kind: str) -> list[tuple[str, str]]:
+    def _states(self, kind: str) -> list[tuple[str, str]]:
         """(key, record's "state") of every record of one kind, in key order, without
         decoding the records (a campaign's record holds every key of its batch)."""
         lo, hi = f"{kind}:", f"{kind};"
@@ -263,7 +312,7 @@ class StateStore:
             rows = self._conn.execute(query, (lo, hi)).fetchall()
         return [(key[len(lo) :], str(st)) for key, st in rows]
 
-    def count(self, kind: str) -> int:
+    def _count(self, kind: str) -> int:
         lo, hi = f"{kind}:", f"{kind};"
         query = f'SELECT COUNT(*) FROM "{_TABLE}" WHERE key >= ? AND key < ?'
         with self._guard("reading"):
@@ -282,39 +331,39 @@ class StateStore:
         self._write("writing", sql, (f"m:{name}", _encode(value)))
 
     # domain helpers ----------------------------------------------------------------
-    def row(self, key: str) -> Record | None:
-        return self.get("r", key)
+    def row(self, key: str) -> RowRecord | None:
+        return self.rows.get(key)
 
     def is_dnc(self, e164: str) -> bool:
-        return self.get("d", e164) is not None
+        return self._get("d", e164) is not None
 
     def phone_owner(self, e164: str) -> str | None:
-        rec = self.get("p", e164)
+        rec = self._get("p", e164)
         return None if rec is None else str(rec["key"])
 
     def queue_write(self, key: str, values: dict[str, str], line: int | None = None) -> None:
         """Add cells to a row's pending write-back (later values win per column)."""
-        rec = self.get("o", key) or {"values": {}, "line": None, "attempts": 0, "error": None}
+        rec = self._get("o", key) or {"values": {}, "line": None, "attempts": 0, "error": None}
         rec["values"].update(values)
         if line is not None:
             rec["line"] = line
-        self.put("o", key, rec)
+        self._put("o", key, rec)
 
     def queue_writes(self, writes: dict[str, dict[str, str]]) -> None:
         """queue_write for many rows with one read of their pending entries."""
         if not writes:
             return
-        pending = self.get_many("o", writes)
+        pending = self._get_many("o", writes)
         out: list[tuple[str, Record]] = []
         for key, values in writes.items():
             rec = pending.get(key) or {"values": {}, "line": None, "attempts": 0, "error": None}
             rec["values"].update(values)
             out.append((key, rec))
-        self.put_many("o", out)
+        self._put_many("o", out)
 
     def row_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for _, rec in self.scan("r"):
+        for _, rec in self._scan("r"):
             counts[rec["state"]] = counts.get(rec["state"], 0) + 1
         return counts
 
@@ -416,3 +465,44 @@ def move_aside(path: Path) -> Path:
 def state_path(state_dir: Path, team: str) -> Path:
     """Where a team's state file lives."""
     return state_dir / f"{team}.sqlite"
+
+
+R = TypeVar("R", bound=Mapping[str, Any])
+
+
+class Kind(Generic[R]):
+    """The records of one kind (rows, batches, campaigns...): the only way modules outside
+    this file reach the store's records, so no key prefix is written anywhere else."""
+
+    def __init__(self, store: StateStore, prefix: str) -> None:
+        self._store, self._prefix = store, prefix
+
+    def get(self, key: str) -> R | None:
+        return cast("R | None", self._store._get(self._prefix, key))
+
+    def put(self, key: str, record: R) -> None:
+        self._store._put(self._prefix, key, cast("Record", record))
+
+    def put_many(self, records: Iterable[tuple[str, R]]) -> None:
+        self._store._put_many(self._prefix, cast("Iterable[tuple[str, Record]]", records))
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, R]:
+        return cast("dict[str, R]", self._store._get_many(self._prefix, keys))
+
+    def delete(self, key: str) -> None:
+        self._store._delete(self._prefix, key)
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        self._store._delete_many(self._prefix, keys)
+
+    def scan(self) -> Iterator[tuple[str, R]]:
+        return cast("Iterator[tuple[str, R]]", self._store._scan(self._prefix))
+
+    def page(self, after: str | None, limit: int) -> list[tuple[str, R]]:
+        return cast("list[tuple[str, R]]", self._store._page(self._prefix, after, limit))
+
+    def states(self) -> list[tuple[str, str]]:
+        return self._store._states(self._prefix)
+
+    def count(self) -> int:
+        return self._store._count(self._prefix)

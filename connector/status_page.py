@@ -31,15 +31,15 @@ def team_status(state_dir: Path, team: str, now: datetime | None = None) -> dict
         return out
     when = now or datetime.now(UTC)
     with StateStore(path, readonly=True) as st:
-        rows = dict(st.scan("r"))
+        rows = dict(st.rows.scan())
         out["rows"] = st.row_counts()
-        out["open_campaigns"] = sum(1 for _, c in st.scan("c") if c["state"] == "open")
-        out["outbox"] = st.count("o")
-        out["parked"] = sum(1 for _, r in st.scan("o") if parked(r))
-        out["do_not_call"] = st.count("d")
+        out["open_campaigns"] = sum(1 for _, c in st.campaigns.scan() if c["state"] == "open")
+        out["outbox"] = st.outbox.count()
+        out["parked"] = sum(1 for _, r in st.outbox.scan() if parked(r))
+        out["do_not_call"] = st.opt_outs.count()
         out["calls_in_progress"] = sum(1 for r in rows.values() if r["state"] == "submitted")
         out["stopped"] = sum(1 for r in rows.values() if r.get("reason") == "stopped")
-        for key, k in st.scan("k"):
+        for key, k in st.controls.scan():
             stop = k.get("stop") or {}
             if stop.get("state") in ("sent", "held", "intent"):
                 out["stopped"] += 1

@@ -163,7 +163,7 @@ class Runner:
 
     def intents(self) -> int:
         with StateStore(state_path(self.dir / "state", "t1"), readonly=True) as st:
-            return sum(1 for _, b in st.scan("b") if b["state"] == "intent")
+            return sum(1 for _, b in st.batches.scan() if b["state"] == "intent")
 
 
 # Each step of a tick (connector/engine.py), at several occurrence counts (connector/failpoints.py).

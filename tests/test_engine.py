@@ -94,7 +94,7 @@ def test_full_loop_writes_results_into_the_rows(team_factory, sandbox: Sandbox) 
         assert r["Revox status"] in ("completed", "errored"), r
         assert r["Revox campaign"] and r["Attempts"]
     assert any(r["Outcome"] == "interested" and r["Email"] for r in rows)
-    assert t.state.count("o") == 0
+    assert t.state.outbox.count() == 0
     assert t.state.row_counts() == {"done": 12, "rejected": 1}
     assert_each_phone_once(sandbox)
 
@@ -105,7 +105,7 @@ def test_batches_follow_max_contacts_and_carry_a_marker(team_factory, sandbox: S
     assert s.campaigns_created == 3
     sizes = sorted(len(v) for v in sandbox.campaign_contacts().values())
     assert sizes == [5, 10, 10]
-    names = [c["name"] for _, c in t.state.scan("c")]
+    names = [c["name"] for _, c in t.state.campaigns.scan()]
     # the marker leads (a server that cuts long names keeps it) and names the team
     assert all(parse_marker(n) is not None and n.split("] ", 1)[1].startswith("t1 ") for n in names)
     assert {parse_marker(n)[0] for n in names} == {team_tag("t1")}  # type: ignore[index]
@@ -364,7 +364,7 @@ def test_unchanged_rejected_row_is_not_parsed_again(
     assert "06 12" not in parsed  # the invalid number: kept from the state
     assert FR[1] in parsed  # the duplicate phone depends on other rows: checked again
     assert s.rejected == 2 and s.submitted == 0
-    assert t.state.count("o") == 0  # nothing written again
+    assert t.state.outbox.count() == 0  # nothing written again
     rows = t.csv
     rows[0]["Name"] = "A2"  # not a cell the phone check reads, but a prompt variable
     write_csv(t.dir / "leads.csv", list(rows[0].keys()), [list(r.values()) for r in rows])

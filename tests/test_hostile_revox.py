@@ -521,7 +521,7 @@ def test_rows_with_out_of_range_or_repeated_indexes_are_ignored(
     t.engine.tick()
     t.until_final()
     assert all(r["Revox status"] in FINAL_STATES for r in t.rows)
-    assert t.engine.state.count("o") == 0
+    assert t.engine.state.outbox.count() == 0
 
 
 def test_list_of_campaigns_in_an_unexpected_shape_never_resends(

@@ -151,7 +151,7 @@ def test_mixed_encodings_stop_the_team_and_lose_no_result(
         t.engine.tick()  # results polled and queued, then the write-back meets the bad byte
     broken = t.bytes()
     assert broken != good
-    assert t.engine.state.count("o") == 5  # the results wait in the outbox
+    assert t.engine.state.outbox.count() == 5  # the results wait in the outbox
     with pytest.raises(ConfigError) as err:
         t.engine.tick()  # and now the read meets it
     if padding:  # the bad byte is read after the first block: the codec speaks
@@ -163,7 +163,7 @@ def test_mixed_encodings_stop_the_team_and_lose_no_result(
     else:
         assert str(err.value) == f"{t.path}: not UTF-8 text (save the CSV as UTF-8 and try again)"
     assert t.bytes() == broken
-    assert t.engine.state.count("o") == 5
+    assert t.engine.state.outbox.count() == 5
     t.path.write_bytes(good.replace(b"\nP3,", "\nAndré,".encode()))  # saved again as UTF-8
     t.until_final()
     rows_after = t.rows[1:]
@@ -302,7 +302,7 @@ def test_key_cell_edited_by_hand_is_not_dialled_again(team: Callable[..., Team])
         f"duplicate_phone: {e164(1)} was already submitted for row {old_key}."
     )
     assert bob["Revox status"] in FINAL_STATES
-    assert t.engine.state.count("o") == 0
+    assert t.engine.state.outbox.count() == 0
 
 
 def test_header_row_missing(team: Callable[..., Team]) -> None:

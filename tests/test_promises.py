@@ -57,7 +57,7 @@ def test_key_header_renamed_for_one_tick_loses_nothing(tmp_path: Path, sb: Sandb
         with pytest.raises(ConfigError, match=r"source\.key_column"):
             e.tick()
         assert csv_path.read_bytes() == before  # no key assigned, no second key column
-        assert e.state.count("b") == 1 and e.state.row_counts() == {"submitted": 6}
+        assert e.state.batches.count() == 1 and e.state.row_counts() == {"submitted": 6}
         rename_header(csv_path, "Revox key", "Revox ID")
         for _ in range(3):
             s = e.tick()
@@ -81,7 +81,7 @@ def test_a_409_on_a_resend_keeps_the_claims(tmp_path: Path, sb: Sandbox) -> None
         s = e.tick()
         assert s.messages and s.campaigns_created == 0
         assert e.state.phone_owner("+33612340000") is not None  # still claimed
-        assert next(r for _, r in e.state.scan("b"))["state"] == "intent"
+        assert next(r for _, r in e.state.batches.scan())["state"] == "intent"
         e.journal.settle_seconds = 0
         s = e.tick()
         assert s.campaigns_created == 1

@@ -91,7 +91,7 @@ def test_rebuild_adopts_only_this_teams_campaigns(tmp_path: Path) -> None:
         t = reopen(tmp_path, sb)
         report = rebuild(t.engine.m, t.engine.source, t.engine.revox, t.state)
         assert (report.campaigns, report.rows, report.other_teams) == (2, 10, 2)
-        own = {cid for cid, _ in t.state.scan("c")}
+        own = {cid for cid, _ in t.state.campaigns.scan()}
         mine = {c.id for c in t.engine.revox.list_campaigns().campaigns if team_tag("t1") in c.name}
         assert own == mine
         t.state.close()

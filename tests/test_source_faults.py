@@ -148,10 +148,10 @@ def test_csv_refusing_writes_for_several_ticks_loses_and_repeats_nothing(
         ]
         assert path.read_bytes() == frozen
         assert s.results_written > 0  # new results kept coming, and waited
-    assert engine.state.count("o") == 5  # all but the sixth call, not started yet
+    assert engine.state.outbox.count() == 5  # all but the sixth call, not started yet
     # latest value wins: what waits (or, for the sixth row, what is shown) is Revox's now
     now = final_statuses(sandbox)
-    waiting = {k: r["values"]["Revox status"] for k, r in engine.state.scan("o")}
+    waiting = {k: r["values"]["Revox status"] for k, r in engine.state.outbox.scan()}
     for row in read_csv(path):
         phone = "+33" + row["Phone"].replace(" ", "")[1:]
         assert waiting.get(row["Revox ID"], row["Revox status"]) == now[phone], row
@@ -211,7 +211,7 @@ def test_csv_refusing_some_rows_keeps_only_those(tmp_path: Path, sandbox: Sandbo
         assert s.messages[-1] == (
             "2 row(s) refused by the source, kept in the outbox: locked by another editor"
         )
-        pending = dict(engine.state.scan("o"))
+        pending = dict(engine.state.outbox.scan())
         assert set(pending) == {keys[0], keys[1]}
         assert {p["attempts"] for p in pending.values()} == {n}
         assert {p["error"] for p in pending.values()} == {"locked by another editor"}
@@ -245,7 +245,7 @@ def test_csv_disk_full_for_several_ticks_is_a_retryable_source_error(
         sandbox.advance(100_000)
         s = engine.tick()
         assert s.messages and "No space left on device" in s.messages[-1]
-        assert engine.state.count("o") == 4
+        assert engine.state.outbox.count() == 4
     monkeypatch.setattr(tempfile, "mkstemp", real)
     s = engine.tick()
     assert s.outbox == 0
@@ -431,7 +431,7 @@ def test_salesforce_request_limit_then_locked_rows_then_recovery(
         ]
         assert lead_status(emu, ids) == frozen
     # then two records stay locked by someone else for two more ticks
-    assert engine.state.count("o") == 4  # the first four calls moved meanwhile
+    assert engine.state.outbox.count() == 4  # the first four calls moved meanwhile
     locked = [ids[0], ids[2]]
     for rid in locked:
         emu.add_fault("PATCH", PATCH, "record_error", record_id=rid, times=2)
@@ -441,7 +441,7 @@ def test_salesforce_request_limit_then_locked_rows_then_recovery(
         assert s.outbox == 2
         assert s.messages[-1].startswith("2 row(s) refused by the source, kept in the outbox: ")
         assert "UNABLE_TO_LOCK_ROW" in s.messages[-1]
-        assert {k: r["attempts"] for k, r in engine.state.scan("o")} == {k: n for k in locked}
+        assert {k: r["attempts"] for k, r in engine.state.outbox.scan()} == {k: n for k in locked}
     sandbox.advance(100_000)
     s = engine.tick()
     assert s.outbox == 0 and not s.messages, s.messages
@@ -497,11 +497,11 @@ def test_salesforce_task_creation_faults_log_each_call_once(
     for _ in range(2):
         s = engine.tick()
         assert s.messages[-1].startswith("logging 5 call(s): Salesforce POST composite/sobjects")
-        assert engine.state.count("l") == 5
+        assert engine.state.call_logs.count() == 5
         assert emu.records("Task") == []
     s = engine.tick()  # the reset create went through; it is found again, not repeated
     assert not s.messages, s.messages
-    assert engine.state.count("l") == 0
+    assert engine.state.call_logs.count() == 0
     engine.tick()
     tasks = emu.records("Task")
     assert len(tasks) == 5

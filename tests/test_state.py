@@ -15,7 +15,7 @@ from connector.state import SCHEMA_VERSION, StateStore
 def test_file_is_private_and_json(tmp_path: Path) -> None:
     p = tmp_path / "s" / "team.sqlite"
     with StateStore(p) as st:
-        st.put("r", "k1", {"state": "queued", "phone": "+33612345678"})
+        st.rows.put("k1", {"state": "queued", "phone": "+33612345678"})
         st.commit()
     assert stat.S_IMODE(p.stat().st_mode) == 0o600
     raw = sqlite3.connect(p).execute("SELECT key, value FROM state ORDER BY key").fetchall()
@@ -26,11 +26,11 @@ def test_file_is_private_and_json(tmp_path: Path) -> None:
 def test_uncommitted_changes_are_lost_on_crash(tmp_path: Path) -> None:
     p = tmp_path / "t.sqlite"
     st = StateStore(p)
-    st.put("b", "batch1", {"state": "intent"})
+    st.batches.put("batch1", {"state": "intent"})
     st.commit()
-    st.put("r", "k1", {"state": "queued"})  # never committed: as if the process died here
+    st.rows.put("k1", {"state": "queued"})  # never committed: as if the process died here
     with StateStore(p, readonly=True) as ro:
-        assert ro.get("b", "batch1") == {"state": "intent"}
+        assert ro.batches.get("batch1") == {"state": "intent"}
         assert ro.row("k1") is None
     st._conn.close()  # no rollback, no commit: what a SIGKILL leaves
     with StateStore(p) as again:
@@ -40,20 +40,20 @@ def test_uncommitted_changes_are_lost_on_crash(tmp_path: Path) -> None:
 def test_scan_is_per_prefix_and_sees_own_writes(tmp_path: Path) -> None:
     with StateStore(tmp_path / "t.sqlite") as st:
         for k in ("b", "a", "c"):
-            st.put("r", k, {"state": "x"})
-        st.put("c", "camp", {"state": "open"})
-        st.put("rr", "other", {"state": "y"})
-        assert [k for k, _ in st.scan("r")] == ["a", "b", "c"]
-        assert st.count("r") == 3 and st.count("c") == 1
-        st.delete("r", "b")
-        assert st.count("r") == 2
+            st.rows.put(k, {"state": "x"})
+        st.campaigns.put("camp", {"state": "open"})
+        st._put("rr", "other", {"state": "y"})  # another kind with a similar prefix
+        assert [k for k, _ in st.rows.scan()] == ["a", "b", "c"]
+        assert st.rows.count() == 3 and st.campaigns.count() == 1
+        st.rows.delete("b")
+        assert st.rows.count() == 2
 
 
 def test_outbox_merges_cells(tmp_path: Path) -> None:
     with StateStore(tmp_path / "t.sqlite") as st:
         st.queue_write("k1", {"Status": "submitted", "Campaign": "c1"}, line=4)
         st.queue_write("k1", {"Status": "completed", "Outcome": "interested"})
-        rec = st.get("o", "k1")
+        rec = st.outbox.get("k1")
         assert rec is not None
         assert rec["values"] == {"Status": "completed", "Campaign": "c1", "Outcome": "interested"}
         assert rec["line"] == 4
@@ -61,11 +61,11 @@ def test_outbox_merges_cells(tmp_path: Path) -> None:
 
 def test_dnc_phone_index_and_counts(tmp_path: Path) -> None:
     with StateStore(tmp_path / "t.sqlite") as st:
-        st.put("d", "+33612345678", {"outcome": "do_not_contact"})
-        st.put("p", "+33623456789", {"key": "k9"})
-        st.put("r", "k1", {"state": "done"})
-        st.put("r", "k2", {"state": "done"})
-        st.put("r", "k3", {"state": "rejected"})
+        st.opt_outs.put("+33612345678", {"outcome": "do_not_contact"})
+        st.owners.put("+33623456789", {"key": "k9"})
+        st.rows.put("k1", {"state": "done"})
+        st.rows.put("k2", {"state": "done"})
+        st.rows.put("k3", {"state": "rejected"})
         assert st.is_dnc("+33612345678") and not st.is_dnc("+33623456789")
         assert st.phone_owner("+33623456789") == "k9"
         assert st.row_counts() == {"done": 2, "rejected": 1}
@@ -87,9 +87,9 @@ def test_readonly_needs_an_existing_file_and_newer_schema_refused(tmp_path: Path
 def test_reader_while_writer_holds_uncommitted_changes(tmp_path: Path) -> None:
     p = tmp_path / "t.sqlite"
     with StateStore(p) as w:
-        w.put("r", "k1", {"state": "done"})
+        w.rows.put("k1", {"state": "done"})
         w.commit()
-        w.put("r", "k2", {"state": "queued"})
+        w.rows.put("k2", {"state": "queued"})
         with StateStore(p, readonly=True) as r:
             assert r.row_counts() == {"done": 1}
 
@@ -110,10 +110,10 @@ def test_a_v1_file_written_by_sqlitedict_opens_and_is_migrated(tmp_path: Path) -
 
 def test_rollback_drops_the_open_step_only(tmp_path: Path) -> None:
     with StateStore(tmp_path / "t.sqlite") as st:
-        st.put("r", "k1", {"state": "queued"})
+        st.rows.put("k1", {"state": "queued"})
         st.commit()
-        st.put("r", "k1", {"state": "submitted"})
-        st.put("r", "k2", {"state": "queued"})
+        st.rows.put("k1", {"state": "submitted"})
+        st.rows.put("k2", {"state": "queued"})
         assert st.in_step
         st.rollback()
         assert not st.in_step

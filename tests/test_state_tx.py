@@ -61,20 +61,20 @@ def hold_write_lock(path: Path, seconds: float) -> threading.Event:
 def test_a_step_facing_a_held_write_lock_fails_cleanly(tmp_path: Path) -> None:
     p = tmp_path / "t.sqlite"
     with StateStore(p, busy_timeout=0.3) as st:
-        st.put("r", "k0", {"state": "done"})
+        st.rows.put("k0", {"state": "done"})
         st.commit()
         hold_write_lock(p, 1.5)
         t0 = time.monotonic()
         with pytest.raises(StateError, match=r"locked by another process.*rolled back|locked"):
-            st.put("b", "b1", {"state": "intent"})
+            st.batches.put("b1", {"state": "intent"})
         assert time.monotonic() - t0 < 1.2  # the busy timeout, not a hang
         assert not st.in_step
         time.sleep(1.6)
-        assert st.get("b", "b1") is None and st.row("k0") == {"state": "done"}
-        st.put("b", "b1", {"state": "intent"})  # the lock is free again: the next step works
+        assert st.batches.get("b1") is None and st.row("k0") == {"state": "done"}
+        st.batches.put("b1", {"state": "intent"})  # the lock is free again: the next step works
         st.commit()
     with StateStore(p, readonly=True) as ro:
-        assert ro.get("b", "b1") == {"state": "intent"}
+        assert ro.batches.get("b1") == {"state": "intent"}
 
 
 def test_a_tick_facing_a_held_write_lock_sends_nothing_then_recovers(
@@ -98,20 +98,20 @@ def test_an_exception_between_two_writes_rolls_the_step_back(
     tmp_path: Path, sb: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     e = engine(tmp_path, sb, 6)
-    real_put_many = StateStore.put_many
+    real_put_many = StateStore._put_many
 
     def failing_put_many(self: StateStore, kind: str, records: Any) -> None:
         real_put_many(self, kind, records)
         if kind == "p":  # the first batch's numbers claimed, its intent not yet written
             raise RuntimeError("boom between two writes")
 
-    monkeypatch.setattr(StateStore, "put_many", failing_put_many)
+    monkeypatch.setattr(StateStore, "_put_many", failing_put_many)
     with pytest.raises(RuntimeError, match="boom"):
         e.tick()
-    monkeypatch.setattr(StateStore, "put_many", real_put_many)
+    monkeypatch.setattr(StateStore, "_put_many", real_put_many)
     assert posts(sb) == 0
-    assert e.state.count("b") == 0 and e.state.count("p") == 0
-    assert all(rec["state"] != "queued" for _, rec in e.state.scan("r"))
+    assert e.state.batches.count() == 0 and e.state.owners.count() == 0
+    assert all(rec["state"] != "queued" for _, rec in e.state.rows.scan())
     s = e.tick()
     assert s.submitted == 6 and posts(sb) == 2
     assert_each_phone_once(sb)
@@ -142,7 +142,7 @@ def test_a_commit_failing_on_a_full_disk_fails_the_tick_then_the_next_recovers(
     e.state._conn = FullAtCommit(real, failures=1)  # type: ignore[assignment]
     with pytest.raises(StateError, match=r"disk is full.*rolled back"):
         e.tick()
-    assert posts(sb) == 0 and e.state.count("b") == 0 and not e.state.in_step
+    assert posts(sb) == 0 and e.state.batches.count() == 0 and not e.state.in_step
     e.state._conn = real
     s = e.tick()
     assert s.submitted == 10 and posts(sb) == 3
@@ -160,14 +160,14 @@ DISK_FULL = textwrap.dedent("""\
     path = Path(sys.argv[1])
     out = {}
     with StateStore(path) as st:
-        st.put("r", "before", {"state": "done"})
+        st.rows.put("before", {"state": "done"})
         st.commit()
         soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
         resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, hard))
         t0 = time.monotonic()
         try:
             for i in range(int(sys.argv[2])):
-                st.put("r", f"big{i}", {"state": "queued", "pad": "x" * 1000})
+                st.rows.put(f"big{i}", {"state": "queued", "pad": "x" * 1000})
             st.commit()
             out["error"] = None
         except StateError as exc:
@@ -175,10 +175,10 @@ DISK_FULL = textwrap.dedent("""\
         out["seconds"] = time.monotonic() - t0
         out["in_step"] = st.in_step
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space is back
-        st.put("r", "after", {"state": "done"})
+        st.rows.put("after", {"state": "done"})
         st.commit()
     with StateStore(path, readonly=True) as ro:
-        out["rows"] = sorted(k for k, _ in ro.scan("r"))
+        out["rows"] = sorted(k for k, _ in ro.rows.scan())
     print(json.dumps(out))
     """)
 
