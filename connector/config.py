@@ -26,7 +26,7 @@ from pydantic import (
 
 from adapters import SOURCES, SourceConfigBase, SourceContext, config_models, plugin_for
 from connector.errors import ConfigError
-from connector.policy import Callbacks, Control, Dedupe
+from connector.policy import Callbacks, Control, Dedupe, check_zone
 from connector.yaml_lines import duplicate_keys, first_alias, line_index
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164, e.g. +33159000000")]
@@ -88,13 +88,7 @@ class Schedule(_Strict):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"{v!r} is not an IANA time zone (write e.g. Europe/Paris)") from exc
-        return v
+        return check_zone(v)
 
     @model_validator(mode="after")
     def _one(self) -> Schedule:

@@ -33,6 +33,15 @@ def norm_value(text: str) -> str:
     return " ".join(text.replace("\u2019", "'").casefold().split())
 
 
+def check_zone(v: str) -> str:
+    """An IANA time zone name, or a ValueError saying what to write (every `timezone:`)."""
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{v!r} is not an IANA time zone (write e.g. Europe/Paris)") from exc
+    return v
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -83,11 +92,7 @@ class Window(_Strict):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"{v!r} is not an IANA time zone (write e.g. Europe/Paris)") from exc
-        return v
+        return check_zone(v)
 
     @model_validator(mode="after")
     def _order(self) -> Window:
