@@ -7,9 +7,13 @@ structurally the same dicts, so nothing has to change at once).
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, cast
 
 Record = dict[str, Any]
+
+if TYPE_CHECKING:
+    from connector.state import StateStore
 
 RowState = Literal["queued", "submitted", "done", "rejected", "failed"]
 BatchState = Literal["intent", "created", "failed", "split"]
@@ -130,3 +134,44 @@ class ControlRecord(TypedDict, total=False):
     prior: int  # attempts of earlier rounds, added to the attempts column
     last: int  # attempts of the current round, once final
     again: str | None  # the batch a call again re-armed from (once per mark)
+
+
+R = TypeVar("R", bound=Mapping[str, Any])
+
+
+class Kind(Generic[R]):
+    """The records of one kind (rows, batches, campaigns...): the only way modules outside
+    this file reach the store's records, so no key prefix is written anywhere else."""
+
+    def __init__(self, store: StateStore, prefix: str) -> None:
+        self._store, self._prefix = store, prefix
+
+    def get(self, key: str) -> R | None:
+        return cast("R | None", self._store._get(self._prefix, key))
+
+    def put(self, key: str, record: R) -> None:
+        self._store._put(self._prefix, key, cast("Record", record))
+
+    def put_many(self, records: Iterable[tuple[str, R]]) -> None:
+        self._store._put_many(self._prefix, cast("Iterable[tuple[str, Record]]", records))
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, R]:
+        return cast("dict[str, R]", self._store._get_many(self._prefix, keys))
+
+    def delete(self, key: str) -> None:
+        self._store._delete(self._prefix, key)
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        self._store._delete_many(self._prefix, keys)
+
+    def scan(self) -> Iterator[tuple[str, R]]:
+        return cast("Iterator[tuple[str, R]]", self._store._scan(self._prefix))
+
+    def page(self, after: str | None, limit: int) -> list[tuple[str, R]]:
+        return cast("list[tuple[str, R]]", self._store._page(self._prefix, after, limit))
+
+    def states(self) -> list[tuple[str, str]]:
+        return self._store._states(self._prefix)
+
+    def count(self) -> int:
+        return self._store._count(self._prefix)

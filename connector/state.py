@@ -24,14 +24,12 @@ raised a failed statement's error on a later call, after committing the rest).
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import closing, suppress
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, cast
 
 import orjson
 
@@ -42,10 +40,19 @@ from connector.records import (
     CampaignRecord,
     ControlRecord,
     DncRecord,
+    Kind,
     OutboxRecord,
     PhoneRecord,
     Record,
     RowRecord,
+)
+from connector.state_file import (
+    TABLE,
+    DamagedStateError,
+    Guard,
+    check_file,
+    move_aside,
+    state_path,
 )
 
 __all__ = [
@@ -60,7 +67,6 @@ __all__ = [
 # 1: written through sqlitedict; 2: written by this module (same table and encoding).
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 5.0  # seconds a step waits for another writer before it fails
-_TABLE = "state"
 
 
 _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
@@ -92,7 +98,7 @@ class StateStore:
             if not path.exists():
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             os.chmod(path, 0o600)
-        _check_file(path)
+        check_file(path)
         target = f"{path.resolve().as_uri()}?mode=ro" if readonly else str(path)
         # check_same_thread=False: the daemon ticks a team on any of its worker threads, one
         # at a time (the team's lock); no thread of our own ever touches the connection.
@@ -153,7 +159,7 @@ class StateStore:
             with self._guard("opening"):
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute(
-                    f'CREATE TABLE IF NOT EXISTS "{_TABLE}" (key TEXT PRIMARY KEY, value BLOB)'
+                    f'CREATE TABLE IF NOT EXISTS "{TABLE}" (key TEXT PRIMARY KEY, value BLOB)'
                 )
         version = self.meta("schema")
         if version is not None and int(version) > SCHEMA_VERSION:
@@ -172,8 +178,8 @@ class StateStore:
         self.commit()
 
     # transactions ------------------------------------------------------------------
-    def _guard(self, what: str) -> _Guard:
-        return _Guard(self, what)
+    def _guard(self, what: str) -> Guard:
+        return Guard(self, what)
 
     def _begin(self) -> None:
         if self.readonly:
@@ -208,17 +214,17 @@ class StateStore:
     def _get(self, kind: str, key: str) -> Record | None:
         with self._guard("reading"):
             row = self._conn.execute(
-                f'SELECT value FROM "{_TABLE}" WHERE key = ?', (f"{kind}:{key}",)
+                f'SELECT value FROM "{TABLE}" WHERE key = ?', (f"{kind}:{key}",)
             ).fetchone()
         return None if row is None else cast("Record", _decode(row[0]))
 
     def _put(self, kind: str, key: str, record: Record) -> None:
-        sql = f'INSERT OR REPLACE INTO "{_TABLE}" (key, value) VALUES (?, ?)'
+        sql = f'INSERT OR REPLACE INTO "{TABLE}" (key, value) VALUES (?, ?)'
         self._write("writing", sql, (f"{kind}:{key}", _encode(record)))
 
     def _put_many(self, kind: str, records: Iterable[tuple[str, Record]]) -> None:
         """put() for many records of one kind in one statement (the same step)."""
-        sql = f'INSERT OR REPLACE INTO "{_TABLE}" (key, value) VALUES (?, ?)'
+        sql = f'INSERT OR REPLACE INTO "{TABLE}" (key, value) VALUES (?, ?)'
         rows = [(f"{kind}:{key}", _encode(rec)) for key, rec in records]
         if not rows:
             return
@@ -233,7 +239,7 @@ class StateStore:
             return
         with self._guard("deleting"):
             self._begin()
-            self._conn.executemany(f'DELETE FROM "{_TABLE}" WHERE key = ?', rows)
+            self._conn.executemany(f'DELETE FROM "{TABLE}" WHERE key = ?', rows)
 
     def _get_many(self, kind: str, keys: Iterable[str]) -> dict[str, Record]:
         """The records of many keys, one query per 500 keys."""
@@ -244,7 +250,7 @@ class StateStore:
             for i in range(0, len(wanted), 500):
                 chunk = [f"{kind}:{k}" for k in wanted[i : i + 500]]
                 marks = ",".join("?" * len(chunk))
-                query = f'SELECT key, value FROM "{_TABLE}" WHERE key IN ({marks})'
+                query = f'SELECT key, value FROM "{TABLE}" WHERE key IN ({marks})'
                 for key, value in self._conn.execute(query, chunk):
                     out[key[cut:]] = cast("Record", _decode(value))
         return out
@@ -266,7 +272,7 @@ class StateStore:
                 query = (
                     f"SELECT key, st, CASE WHEN st IN ({known}) THEN NULL ELSE value END FROM "
                     "(SELECT key, value, json_extract(value, '$.state') AS st "
-                    f'FROM "{_TABLE}" WHERE key IN ({marks}))'
+                    f'FROM "{TABLE}" WHERE key IN ({marks}))'
                 )
                 for key, st, value in self._conn.execute(query, [*states, *chunk]):
                     rec = cast("RowRecord", {"state": st} if value is None else _decode(value))
@@ -274,12 +280,12 @@ class StateStore:
         return out
 
     def _delete(self, kind: str, key: str) -> None:
-        self._write("deleting", f'DELETE FROM "{_TABLE}" WHERE key = ?', (f"{kind}:{key}",))
+        self._write("deleting", f'DELETE FROM "{TABLE}" WHERE key = ?', (f"{kind}:{key}",))
 
     def _scan(self, kind: str) -> Iterator[tuple[str, Record]]:
         """Every record of one kind, in key order (an index range scan, not a full table read)."""
         lo, hi = f"{kind}:", f"{kind};"
-        query = f'SELECT key, value FROM "{_TABLE}" WHERE key >= ? AND key < ? ORDER BY key'
+        query = f'SELECT key, value FROM "{TABLE}" WHERE key >= ? AND key < ? ORDER BY key'
         with self._guard("reading"):
             cursor = self._conn.execute(query, (lo, hi))
             while batch := cursor.fetchmany(1000):
@@ -294,7 +300,7 @@ class StateStore:
         start = lo if after is None else f"{kind}:{after}"
         op = ">=" if after is None else ">"
         query = (
-            f'SELECT key, value FROM "{_TABLE}" WHERE key {op} ? AND key < ? ORDER BY key LIMIT ?'
+            f'SELECT key, value FROM "{TABLE}" WHERE key {op} ? AND key < ? ORDER BY key LIMIT ?'
         )
         with self._guard("reading"):
             rows = self._conn.execute(query, (start, hi, limit)).fetchall()
@@ -305,7 +311,7 @@ class StateStore:
         decoding the records (a campaign's record holds every key of its batch)."""
         lo, hi = f"{kind}:", f"{kind};"
         query = (
-            f"SELECT key, json_extract(value, '$.state') FROM \"{_TABLE}\" "
+            f"SELECT key, json_extract(value, '$.state') FROM \"{TABLE}\" "
             "WHERE key >= ? AND key < ? ORDER BY key"
         )
         with self._guard("reading"):
@@ -314,7 +320,7 @@ class StateStore:
 
     def _count(self, kind: str) -> int:
         lo, hi = f"{kind}:", f"{kind};"
-        query = f'SELECT COUNT(*) FROM "{_TABLE}" WHERE key >= ? AND key < ?'
+        query = f'SELECT COUNT(*) FROM "{TABLE}" WHERE key >= ? AND key < ?'
         with self._guard("reading"):
             row = self._conn.execute(query, (lo, hi)).fetchone()
         return int(row[0]) if row else 0
@@ -322,12 +328,12 @@ class StateStore:
     def meta(self, name: str, default: Any = None) -> Any:
         with self._guard("reading"):
             row = self._conn.execute(
-                f'SELECT value FROM "{_TABLE}" WHERE key = ?', (f"m:{name}",)
+                f'SELECT value FROM "{TABLE}" WHERE key = ?', (f"m:{name}",)
             ).fetchone()
         return default if row is None else _decode(row[0])
 
     def set_meta(self, name: str, value: Any) -> None:
-        sql = f'INSERT OR REPLACE INTO "{_TABLE}" (key, value) VALUES (?, ?)'
+        sql = f'INSERT OR REPLACE INTO "{TABLE}" (key, value) VALUES (?, ?)'
         self._write("writing", sql, (f"m:{name}", _encode(value)))
 
     # domain helpers ----------------------------------------------------------------
@@ -385,124 +391,3 @@ def _v1_to_v2(store: StateStore) -> None:
 
 
 _MIGRATIONS: dict[int, Callable[[StateStore], None]] = {1: _v1_to_v2}
-
-
-class _Guard:
-    """Around one store call: any sqlite3 or OS error rolls back the open step and becomes
-    a StateError that says what failed, where, and that nothing of the step was kept."""
-
-    def __init__(self, store: StateStore, what: str) -> None:
-        self.store, self.what = store, what
-
-    def __enter__(self) -> None:
-        # SQLite rolls back by itself on some errors (I/O): remember whether a step was open
-        self.had_step = self.store.in_step or self.what != "reading"
-
-    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        if exc is None or not isinstance(exc, sqlite3.Error | OSError):
-            return
-        self.store.rollback()
-        raise StateError(_describe(self.store.path, self.what, exc, self.had_step)) from exc
-
-
-def _describe(path: Path, what: str, exc: BaseException, had_step: bool) -> str:
-    text = str(exc)
-    low = text.lower()
-    if "locked" in low or "busy" in low:
-        why = (
-            "the state file is locked by another process (is another revox-sync working "
-            "on this team?)"
-        )
-    elif "full" in low or "too big" in low or "file size" in low:
-        why = "the disk is full or a file size limit was reached (free some space)"
-    elif "disk i/o" in low:
-        why = f"cannot write to the disk ({text}: the disk is full, a file size limit was hit "
-        why += "or the device fails)"
-    else:
-        why = text
-    rolled = "; the step in progress was rolled back" if had_step else ""
-    return f"state {path}: {what} failed: {why}{rolled}; the next tick starts again from there"
-
-
-def _check_file(path: Path) -> None:
-    """Refuse a damaged state file with a clear message before anything else reads it."""
-    if path.stat().st_size == 0:
-        return  # just created
-    try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-            if _TABLE in tables:
-                conn.execute(f'SELECT key FROM "{_TABLE}" LIMIT 1').fetchall()
-                row = conn.execute(
-                    f"SELECT value FROM \"{_TABLE}\" WHERE key = 'm:schema'"
-                ).fetchone()
-                if row is not None:
-                    json.loads(row[0])
-    except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
-        raise DamagedStateError(
-            f"{path}: the state file is damaged ({exc}); refusing to run this team rather than "
-            f"call anyone twice. Run `revox-sync state rebuild TEAM`: it moves the file aside"
-        ) from exc
-
-
-class DamagedStateError(ConfigError):
-    """The state file cannot be read as a state: `state rebuild` moves it aside."""
-
-
-def move_aside(path: Path) -> Path:
-    """Rename a damaged state file (and its WAL files) to ``NAME.damaged-<UTC time>``, kept
-    for inspection; the next open starts an empty state."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.damaged-{stamp}")
-    for suffix in ("-wal", "-shm"):
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            side.rename(target.with_name(target.name + suffix))
-    path.rename(target)
-    return target
-
-
-def state_path(state_dir: Path, team: str) -> Path:
-    """Where a team's state file lives."""
-    return state_dir / f"{team}.sqlite"
-
-
-R = TypeVar("R", bound=Mapping[str, Any])
-
-
-class Kind(Generic[R]):
-    """The records of one kind (rows, batches, campaigns...): the only way modules outside
-    this file reach the store's records, so no key prefix is written anywhere else."""
-
-    def __init__(self, store: StateStore, prefix: str) -> None:
-        self._store, self._prefix = store, prefix
-
-    def get(self, key: str) -> R | None:
-        return cast("R | None", self._store._get(self._prefix, key))
-
-    def put(self, key: str, record: R) -> None:
-        self._store._put(self._prefix, key, cast("Record", record))
-
-    def put_many(self, records: Iterable[tuple[str, R]]) -> None:
-        self._store._put_many(self._prefix, cast("Iterable[tuple[str, Record]]", records))
-
-    def get_many(self, keys: Iterable[str]) -> dict[str, R]:
-        return cast("dict[str, R]", self._store._get_many(self._prefix, keys))
-
-    def delete(self, key: str) -> None:
-        self._store._delete(self._prefix, key)
-
-    def delete_many(self, keys: Iterable[str]) -> None:
-        self._store._delete_many(self._prefix, keys)
-
-    def scan(self) -> Iterator[tuple[str, R]]:
-        return cast("Iterator[tuple[str, R]]", self._store._scan(self._prefix))
-
-    def page(self, after: str | None, limit: int) -> list[tuple[str, R]]:
-        return cast("list[tuple[str, R]]", self._store._page(self._prefix, after, limit))
-
-    def states(self) -> list[tuple[str, str]]:
-        return self._store._states(self._prefix)
-
-    def count(self) -> int:
-        return self._store._count(self._prefix)
