@@ -226,7 +226,7 @@ def measure_mapping(sizes: Sequence[int], runs: int, big_runs: int, tmp: Path) -
     """map_row alone, then classify (map_row + state lookups) over new rows in memory."""
     from adapters.base import Row
     from connector.classify import classify
-    from connector.config import load_mapping
+    from connector.loading import load_mapping
     from connector.mapping import map_row, resolve
     from connector.state import StateStore
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from connector.config import load_mapping
+from connector.loading import load_mapping
 from connector.runtime import open_team
 
 

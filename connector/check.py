@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connector.config import LoadedMapping, load_each, mapping_files
+from connector.config import LoadedMapping
 from connector.errors import AuthError, ConfigError, ConnectorError
+from connector.loading import load_each, mapping_files
 from connector.mapping import resolve
 from connector.revox import DEFAULT_BASE_URL, RevoxClient
 from connector.sources import open_source

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from connector import __version__, status_page
 from connector.check import check
-from connector.config import LoadedMapping, json_schema, load_all, mapping_files
+from connector.config import LoadedMapping
 from connector.engine import Engine
 from connector.errors import AuthError, ConfigError, ConnectorError, TeamBusy
+from connector.loading import json_schema, load_all, mapping_files
 from connector.lock import TeamLock
 from connector.logs import Redactor, TextFormatter, secret_values
 from connector.progress import EVERY, terminal_progress

@@ -34,9 +34,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from connector import notify, status_page
-from connector.config import LoadedMapping, Schedule, load_each, mapping_files
+from connector.config import LoadedMapping, Schedule
 from connector.errors import AuthError, ConfigError, ConnectorError, RetryableError
 from connector.health import Backoff, Board, HealthServer, Slot
+from connector.loading import load_each, mapping_files
 from connector.lock import TeamLock
 from connector.logs import Redactor, describe_error, log_tick, setup_logging
 from connector.metrics import Metrics

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.csv_file import read_table
-from connector.config import load_mapping
 from connector.errors import ConfigError
+from connector.loading import load_mapping
 from connector.runtime import open_team
 from connector.sandbox import Sandbox
 

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connector.config import load_mapping
 from connector.engine import Engine
+from connector.loading import load_mapping
 from connector.revox import RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from connector.config import load_mapping
 from connector.errors import (
     ConfigError,
 )
+from connector.loading import load_mapping
 from connector.sandbox import Sandbox
 from tests.conftest import (
     API_KEY,

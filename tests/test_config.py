@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.config import json_schema, load_all, load_mapping
 from connector.errors import ConfigError
+from connector.loading import json_schema, load_all, load_mapping
 
 GOOD = textwrap.dedent("""\
     team: emea-sales

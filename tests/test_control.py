@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from connector.config import load_mapping
 from connector.engine import Engine
+from connector.loading import load_mapping
 from connector.revox import Generation, RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source

@@ -11,10 +11,10 @@ import pytest
 
 from adapters.base import RowUpdate, WriteReport
 from adapters.csv_file import CsvSource
-from connector.config import load_mapping
 from connector.engine import Engine
 from connector.errors import RetryableError
 from connector.journal import NAME_CAP, parse_marker, team_tag
+from connector.loading import load_mapping
 from connector.revox import RevoxClient
 from connector.sandbox import Fault, Sandbox
 from connector.sources import open_source

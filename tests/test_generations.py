@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connector.config import load_mapping
 from connector.engine import Engine
+from connector.loading import load_mapping
 from connector.revox import Generation, RevoxClient
 from connector.sandbox import Fault, Sandbox
 from connector.sources import open_source

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from adapters.csv_file import CsvSource, CsvSourceConfig
-from connector.config import load_all, load_mapping
 from connector.errors import ConfigError
+from connector.loading import load_all, load_mapping
 from connector.mapping import UNREADABLE_ROW, map_row, resolve
 from connector.sandbox import Sandbox
 from tests.conftest import make_team, mapping_yaml, read_csv, revox_env, run_cli, write_csv

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.config import load_all
 from connector.errors import TeamBusy
+from connector.loading import load_all
 from connector.lock import TeamLock
 from connector.sandbox import Sandbox
 from tests.conftest import (

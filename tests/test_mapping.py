@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from adapters.base import Row
-from connector.config import load_mapping
 from connector.errors import ConfigError
+from connector.loading import load_mapping
 from connector.mapping import Contact, Rejection, map_row, resolve
 
 HEADERS = ["First name", "Company", "Phone", "Country", "Status", "Do not call"]

@@ -12,9 +12,9 @@ import pytest
 from adapters.base import Row, RowUpdate, WriteReport
 from adapters.csv_file import CsvSource
 from connector import classify
-from connector.config import load_mapping
 from connector.engine import Engine
 from connector.errors import RetryableError
+from connector.loading import load_mapping
 from connector.revox import RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from connector.callbacks import elsewhere
-from connector.config import load_mapping
 from connector.journal import campaign_name, marker
+from connector.loading import load_mapping
 from connector.mapping import Contact
 from connector.policy import Callbacks, Control, Window, span
 from connector.revox import PhoneHistoryEntry

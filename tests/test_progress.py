@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from connector.config import load_mapping
 from connector.engine import Engine
+from connector.loading import load_mapping
 from connector.progress import terminal_progress
 from connector.revox import RevoxClient
 from connector.sandbox import Sandbox

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from connector.config import load_mapping
 from connector.engine import Engine
 from connector.errors import ConfigError
+from connector.loading import load_mapping
 from connector.revox import RevoxClient
 from connector.sandbox import Fault, Sandbox
 from connector.sources import open_source

@@ -7,9 +7,9 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from connector.config import load_mapping
 from connector.engine import Engine
 from connector.journal import parse_marker, team_tag
+from connector.loading import load_mapping
 from connector.rebuild import rebuild
 from connector.reconcile import reconcile
 from connector.revox import RevoxClient

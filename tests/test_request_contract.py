@@ -19,9 +19,9 @@ import pytest
 import typing_extensions
 from pydantic import TypeAdapter
 
-from connector.config import load_mapping
 from connector.engine import Engine
 from connector.generations import create_body
+from connector.loading import load_mapping
 from connector.revox import RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source

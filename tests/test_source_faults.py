@@ -24,9 +24,10 @@ import pytest
 from adapters.base import Row, RowUpdate, Source, WriteReport
 from adapters.google_sheets import GoogleSheetsSource, GoogleSheetsSourceConfig
 from adapters.salesforce import SalesforceSource, SalesforceSourceConfig
-from connector.config import LoadedMapping, load_mapping
+from connector.config import LoadedMapping
 from connector.engine import Engine
 from connector.errors import RetryableError
+from connector.loading import load_mapping
 from connector.mapping import columns_read
 from connector.revox import RevoxClient
 from connector.sandbox import Sandbox

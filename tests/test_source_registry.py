@@ -12,7 +12,7 @@ from typing import get_args
 from adapters import SOURCES
 from adapters.google_sheets import GoogleSheetsSource, GoogleSheetsSourceConfig
 from adapters.plugin import SourceContext
-from connector.config import json_schema
+from connector.loading import json_schema
 from connector.metrics import Metrics
 from connector.summary import TickError
 from emulators.sheets import SheetsEmulator

@@ -11,9 +11,9 @@ import pytest
 from adapters.base import RowUpdate, Source
 from adapters.plugin import SourceContext
 from adapters.sqlite_table import SqliteSource, SqliteSourceConfig, quote_name
-from connector.config import load_mapping
 from connector.engine import Engine
 from connector.errors import ConfigError, RetryableError
+from connector.loading import load_mapping
 from connector.revox import RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source

@@ -16,8 +16,8 @@ from tests.test_engine import FR, Team, build, posts
 
 def reopen(tmp: Path, sb: Sandbox) -> Team:
     """The same team folder (mapping and CSV as they are), with whatever state is there."""
-    from connector.config import load_mapping
     from connector.engine import Engine
+    from connector.loading import load_mapping
     from connector.revox import RevoxClient
     from connector.sources import open_source
     from connector.state import StateStore

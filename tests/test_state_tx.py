@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from connector.config import load_mapping
 from connector.engine import Engine
 from connector.errors import StateError
+from connector.loading import load_mapping
 from connector.revox import RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source
