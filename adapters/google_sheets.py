@@ -12,136 +12,37 @@ text here, never through gspread's ``numericise``.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from gspread.http_client import ParamsType
-from gspread.utils import absolute_range_name, rowcol_to_a1
-from pydantic import Field, field_validator
 
 from adapters.base import Row, RowUpdate, WriteReport, norm
 from adapters.plugin import SourceConfigBase, SourceContext
+from adapters.sheets_cells import (
+    GoogleSheetsSourceConfig,
+    Header,
+    SheetMeta,
+    a1,
+    at_line,
+    cell_text,
+    key_range,
+    merge_updates,
+    spreadsheet_id_from,
+    value_runs,
+)
 from adapters.sheets_client import CREDENTIALS_ENV, RangeError, SheetsClient, resolve_auth
 from connector.errors import ConfigError
 
 log = logging.getLogger(__name__)
+__all__ = ["GoogleSheetsSource", "GoogleSheetsSourceConfig", "cell_text", "spreadsheet_id_from"]
 
 _READ_PARAMS: ParamsType = {
     "valueRenderOption": "UNFORMATTED_VALUE",
     "dateTimeRenderOption": "FORMATTED_STRING",
 }
-CELL_LIMIT = 50_000  # characters per cell; longer input is a 400 for the whole batch
-_URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
-_BARE_ID = re.compile(r"^[A-Za-z0-9_-]{10,200}$")
 T = TypeVar("T")
-
-
-def spreadsheet_id_from(value: str) -> str:
-    """The spreadsheet id in a Google Sheets URL, or the bare id itself."""
-    text = value.strip()
-    if "/" in text:
-        match = _URL_ID.search(text)
-        if match and text.startswith(("https://", "http://", "docs.google.com/")):
-            return match.group(1)
-        raise ValueError(
-            "not a Google Sheets URL: expected https://docs.google.com/spreadsheets/d/<id>/..."
-        )
-    if _BARE_ID.match(text):
-        return text
-    raise ValueError("expected a Google Sheets URL or a spreadsheet id (letters, digits, - and _)")
-
-
-class GoogleSheetsSourceConfig(SourceConfigBase):
-    """The ``source:`` block of a mapping for ``type: google_sheets``."""
-
-    type: Literal["google_sheets"]
-    spreadsheet: str
-    worksheet: str | None = None
-    header_row: int = Field(default=1, ge=1)
-    key_column: str = "Revox ID"
-
-    @field_validator("spreadsheet")
-    @classmethod
-    def _valid_spreadsheet(cls, value: str) -> str:
-        spreadsheet_id_from(value)
-        return value.strip()
-
-    @field_validator("worksheet", "key_column")
-    @classmethod
-    def _not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("must not be blank")
-        return value
-
-    @property
-    def spreadsheet_id(self) -> str:
-        """The id part of ``spreadsheet``."""
-        return spreadsheet_id_from(self.spreadsheet)
-
-
-def cell_text(value: object) -> str:
-    """An unformatted cell value as the text the user typed (numbers without ``.0``)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        text = repr(value)
-        return text[:-2] if text.endswith(".0") else text
-    return str(value)
-
-
-def _merge(updates: Sequence[RowUpdate]) -> dict[str, tuple[dict[str, str], int | None]]:
-    """Updates by key (later values win), as text cut to the API's per-cell limit."""
-    merged: dict[str, tuple[dict[str, str], int | None]] = {}
-    for update in updates:
-        values, line = merged.get(update.key, ({}, None))
-        for name, text in update.values.items():
-            values[name] = ("" if text is None else str(text))[:CELL_LIMIT]
-        merged[update.key] = (values, line if line is not None else update.line)
-    return merged
-
-
-def _at(column: list[str], line: int) -> str:
-    return column[line - 1] if 0 < line <= len(column) else ""
-
-
-def _col_letters(col: int) -> str:
-    return rowcol_to_a1(1, col)[:-1]
-
-
-@dataclass
-class _SheetMeta:
-    sheet_id: int
-    title: str
-    row_count: int
-    col_count: int
-
-
-@dataclass(frozen=True)
-class _Header:
-    cells: tuple[str, ...]
-
-    def column(self, name: str) -> int | None:
-        """1-based column of ``name`` (case and surrounding spaces ignored)."""
-        wanted = norm(name)
-        for index, cell in enumerate(self.cells, start=1):
-            if cell.strip() and norm(cell) == wanted:
-                return index
-        return None
-
-    @property
-    def names(self) -> list[str]:
-        return [cell for cell in self.cells if cell.strip()]
 
 
 class GoogleSheetsSource:
@@ -181,8 +82,8 @@ class GoogleSheetsSource:
             max_retries=max_retries,
             sleep=sleep,
         )
-        self._meta: _SheetMeta | None = None
-        self._header: _Header | None = None
+        self._meta: SheetMeta | None = None
+        self._header: Header | None = None
 
     @property
     def requests(self) -> int:
@@ -196,7 +97,7 @@ class GoogleSheetsSource:
         if self._header is None:
             h = self._config.header_row
             data = self._with_metadata(
-                lambda meta: self._client.values_get(self._a1(meta, f"{h}:{h}"), _READ_PARAMS)
+                lambda meta: self._client.values_get(a1(meta, f"{h}:{h}"), _READ_PARAMS)
             )
             rows = data.get("values") or [[]]
             self._header = self._parse_header(rows[0])
@@ -204,9 +105,7 @@ class GoogleSheetsSource:
 
     def read_rows(self) -> Iterator[Row]:
         """Every non-blank row under the header; one ``values.get`` per call."""
-        data = self._with_metadata(
-            lambda meta: self._client.values_get(self._a1(meta), _READ_PARAMS)
-        )
+        data = self._with_metadata(lambda meta: self._client.values_get(a1(meta), _READ_PARAMS))
         grid: list[list[Any]] = data.get("values") or []
         first = self._config.header_row
         header = self._parse_header(grid[first - 1] if len(grid) >= first else [])
@@ -263,8 +162,8 @@ class GoogleSheetsSource:
 
     # -- internals ---------------------------------------------------------
 
-    def _write(self, meta: _SheetMeta, updates: Sequence[RowUpdate], report: WriteReport) -> None:
-        merged = _merge(updates)
+    def _write(self, meta: SheetMeta, updates: Sequence[RowUpdate], report: WriteReport) -> None:
+        merged = merge_updates(updates)
         maybe = {n for u in updates if u.expect and u.line is not None for n in u.expect}
         header, keys, seen = self._read_header_and_keys(meta, maybe)
         known = set(keys)
@@ -286,20 +185,20 @@ class GoogleSheetsSource:
                 new_names.setdefault(col, name)
         if max(columns.values()) > meta.col_count:
             self._grow(meta, max(columns.values()))
-        data = self._runs(meta, self._config.header_row, new_names)
+        data = value_runs(meta, self._config.header_row, new_names)
         for key, lines in targets.items():
             cells = {columns[name]: text for name, text in merged[key][0].items()}
             for line in lines:
-                data.extend(self._runs(meta, line, cells))
+                data.extend(value_runs(meta, line, cells))
         self._client.values_batch_update({"valueInputOption": "RAW", "data": data})
         report.written = set(targets)
         if new_names:
             added = tuple(new_names[col] for col in sorted(new_names))
-            self._header = _Header(header.cells + added)
+            self._header = Header(header.cells + added)
 
     def _locate(
         self,
-        meta: _SheetMeta,
+        meta: SheetMeta,
         merged: Mapping[str, tuple[dict[str, str], int | None]],
         keys: list[str],
         expects: Mapping[str, Mapping[str, str]],
@@ -329,7 +228,7 @@ class GoogleSheetsSource:
                 and (at > len(keys) or not keys[at - 1])
                 and at not in claimed
                 and all(
-                    _at(seen.get(norm(name), []), at) == want.strip()
+                    at_line(seen.get(norm(name), []), at) == want.strip()
                     for name, want in expects.get(key, {}).items()
                 )
             ):
@@ -340,21 +239,21 @@ class GoogleSheetsSource:
         return targets, missing
 
     def _read_columns(
-        self, meta: _SheetMeta, header: _Header, names: set[str]
+        self, meta: SheetMeta, header: Header, names: set[str]
     ) -> dict[str, list[str]]:
         """Texts of a few columns (index = line - 1) in one request; only for first keys."""
         cols = {norm(n): header.column(n) for n in names}
         wanted = {n: c for n, c in cols.items() if c is not None}
         if not wanted:
             return {}
-        ranges = [self._key_range(meta, c) for c in wanted.values()]
+        ranges = [key_range(meta, c) for c in wanted.values()]
         got = self._client.values_batch_get(ranges, _READ_PARAMS).get("valueRanges", [])
         out: dict[str, list[str]] = {}
         for name, vr in zip(wanted, got, strict=False):
             out[name] = [cell_text(r[0]).strip() if r else "" for r in vr.get("values") or []]
         return out
 
-    def _grow(self, meta: _SheetMeta, columns: int) -> None:
+    def _grow(self, meta: SheetMeta, columns: int) -> None:
         # appendDimension is relative: with stale metadata it adds spare empty columns,
         # where an absolute columnCount could cut off columns someone added meanwhile.
         append = {
@@ -366,19 +265,19 @@ class GoogleSheetsSource:
         meta.col_count = columns
 
     def _read_header_and_keys(
-        self, meta: _SheetMeta, names: set[str]
-    ) -> tuple[_Header, list[str], dict[str, list[str]]]:
+        self, meta: SheetMeta, names: set[str]
+    ) -> tuple[Header, list[str], dict[str, list[str]]]:
         """Fresh header row, key column texts (index = line - 1) and the texts of the columns
         ``names`` (by normalised name; those the last header placed), in one request. A
         column found elsewhere in the fresh header is left out (the caller reads it)."""
         first = self._config.header_row
         old = self._header
         guess = old.column(self._config.key_column) if old else None
-        ranges = [self._a1(meta, f"{first}:{first}")]
+        ranges = [a1(meta, f"{first}:{first}")]
         if guess is not None:
-            ranges.append(self._key_range(meta, guess))
+            ranges.append(key_range(meta, guess))
         extra = {norm(n): c for n in names if old and (c := old.column(n)) is not None}
-        ranges += [self._key_range(meta, c) for c in extra.values()]
+        ranges += [key_range(meta, c) for c in extra.values()]
         value_ranges = self._client.values_batch_get(ranges, _READ_PARAMS).get("valueRanges", [])
         header_rows = value_ranges[0].get("values") if value_ranges else None
         header = self._parse_header((header_rows or [[]])[0])
@@ -396,12 +295,11 @@ class GoogleSheetsSource:
         else:
             # The key column moved since the last read (or was never seen): one more read.
             column = (
-                self._client.values_get(self._key_range(meta, key_col), _READ_PARAMS).get("values")
-                or []
+                self._client.values_get(key_range(meta, key_col), _READ_PARAMS).get("values") or []
             )
         return header, [cell_text(row[0]).strip() if row else "" for row in column], seen
 
-    def _columns(self, header: _Header, rows: list[dict[str, str]]) -> dict[str, int]:
+    def _columns(self, header: Header, rows: list[dict[str, str]]) -> dict[str, int]:
         """Column number of every name in ``rows``; unknown names go after the header's end."""
         columns: dict[str, int] = {}
         seen: dict[str, int] = {}
@@ -417,35 +315,8 @@ class GoogleSheetsSource:
                 columns[name] = seen[said]
         return columns
 
-    def _runs(self, meta: _SheetMeta, line: int, cells: Mapping[int, str]) -> list[dict[str, Any]]:
-        """One range per run of adjacent columns, so no cell outside ``cells`` is touched."""
-        ranges: list[dict[str, Any]] = []
-        run: list[int] = []
-        for col in sorted(cells):
-            if run and col != run[-1] + 1:
-                ranges.append(self._range_body(meta, line, run, cells))
-                run = []
-            run.append(col)
-        if run:
-            ranges.append(self._range_body(meta, line, run, cells))
-        return ranges
-
-    def _range_body(
-        self, meta: _SheetMeta, line: int, run: list[int], cells: Mapping[int, str]
-    ) -> dict[str, Any]:
-        start = rowcol_to_a1(line, run[0])
-        a1 = start if len(run) == 1 else f"{start}:{rowcol_to_a1(line, run[-1])}"
-        return {"range": self._a1(meta, a1), "values": [[cells[col] for col in run]]}
-
-    def _key_range(self, meta: _SheetMeta, col: int) -> str:
-        letters = _col_letters(col)
-        return self._a1(meta, f"{letters}1:{letters}")
-
-    def _a1(self, meta: _SheetMeta, cells: str | None = None) -> str:
-        return absolute_range_name(meta.title, cells)
-
-    def _parse_header(self, raw: list[Any]) -> _Header:
-        header = _Header(tuple(cell_text(value) for value in raw))
+    def _parse_header(self, raw: list[Any]) -> Header:
+        header = Header(tuple(cell_text(value) for value in raw))
         found = header.names
         where = f"{self.describe()} header row {self._config.header_row}"
         if not found:
@@ -465,7 +336,7 @@ class GoogleSheetsSource:
             )
         return header
 
-    def _with_metadata(self, operation: Callable[[_SheetMeta], T]) -> T:
+    def _with_metadata(self, operation: Callable[[SheetMeta], T]) -> T:
         """Run ``operation``; on a range error refresh the metadata and run it once more."""
         try:
             return operation(self._metadata())
@@ -481,7 +352,7 @@ class GoogleSheetsSource:
                     "check worksheet and header_row in the mapping"
                 ) from exc
 
-    def _metadata(self) -> _SheetMeta:
+    def _metadata(self) -> SheetMeta:
         if self._meta is not None:
             return self._meta
         sheets = [s.get("properties", {}) for s in self._client.get_metadata().get("sheets", [])]
@@ -500,7 +371,7 @@ class GoogleSheetsSource:
                 f"google_sheets:{self._id}: worksheet {wanted!r} not found; worksheets: {titles}"
             )
         grid = chosen.get("gridProperties", {})
-        self._meta = _SheetMeta(
+        self._meta = SheetMeta(
             sheet_id=int(chosen.get("sheetId", 0)),
             title=str(chosen["title"]),
             row_count=int(grid.get("rowCount", 0)),
