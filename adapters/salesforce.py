@@ -28,13 +28,9 @@ from adapters.salesforce_client import (
     HttpSession,
     SalesforceRequestError,
     connect,
-    display,
-    extend_select,
-    fit,
     resolve_credentials,
-    soql_quote,
-    to_salesforce,
 )
+from adapters.salesforce_values import display, extend_select, fit, soql_quote, to_salesforce
 from connector.errors import AmbiguousError, ConfigError, NotFoundError
 
 log = logging.getLogger("adapters.salesforce")
