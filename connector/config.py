@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from adapters import SourceConfigBase, config_models
-from connector.policy import Callbacks, Control, Dedupe, check_zone
+from connector.policy import Callbacks, Control, Dedupe, IanaZone
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164, e.g. +33159000000")]
 ResultName = Literal[
@@ -56,7 +56,7 @@ class _Strict(BaseModel):
 class Schedule(_Strict):
     every: str | None = Field(None, description="Interval: 30s, 5m, 1h")
     cron: str | None = Field(None, description='Crontab: "*/5 8-19 * * mon-fri"')
-    timezone: str = "UTC"
+    timezone: IanaZone = "UTC"
 
     @field_validator("every")
     @classmethod
@@ -79,11 +79,6 @@ class Schedule(_Strict):
                     "write 5 fields, e.g. '*/5 8-19 * * mon-fri'"
                 ) from exc
         return v
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        return check_zone(v)
 
     @model_validator(mode="after")
     def _one(self) -> Schedule:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _SPAN = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -40,6 +40,9 @@ def check_zone(v: str) -> str:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"{v!r} is not an IANA time zone (write e.g. Europe/Paris)") from exc
     return v
+
+
+IanaZone = Annotated[str, AfterValidator(check_zone)]  # every `timezone:` of a mapping
 
 
 class _Strict(BaseModel):
@@ -80,7 +83,7 @@ class Window(_Strict):
     days: list[Day] = Field(default_factory=lambda: list(DAYS[:5]))
     start: str = Field("09:00", description="'09:00' (24-hour)")
     end: str = Field("18:00", description="'18:00' (24-hour), after start")
-    timezone: str = "UTC"
+    timezone: IanaZone = "UTC"
 
     @field_validator("start", "end")
     @classmethod
@@ -88,11 +91,6 @@ class Window(_Strict):
         if not _HHMM.match(v):
             raise ValueError(f"{v!r} is not a time (write '09:00')")
         return v
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        return check_zone(v)
 
     @model_validator(mode="after")
     def _order(self) -> Window:
