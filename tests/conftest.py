@@ -25,6 +25,7 @@ from connector.revox import RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
+from connector.summary import TickSummary
 
 API_KEY = "test-key-1234567890"
 ASSISTANT = "182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e"
@@ -210,6 +211,18 @@ def make_team(tmp: Path, rows: list[list[str]], **kw: object) -> Path:
 # -- hostile inputs: the real engine over a CSV file written byte for byte -----------------------
 
 
+def tick_until_final(
+    sb: Sandbox, tick: Callable[[], TickSummary], *, step: float, ticks: int
+) -> None:
+    """Move the sandbox's clock and tick until no campaign is open and the outbox is empty."""
+    for _ in range(ticks):
+        sb.advance(step)
+        s = tick()
+        if s.open_campaigns == 0 and s.outbox == 0:
+            return
+    raise AssertionError("calls did not end")
+
+
 def fr(i: int) -> str:
     """A valid French mobile number, written nationally."""
     return f"06 12 34 {i // 100:02d} {i % 100:02d}"
@@ -277,12 +290,7 @@ class Team:
         return read_csv(self.path)
 
     def until_final(self, ticks: int = 6) -> None:
-        for _ in range(ticks):
-            self.sb.advance(100_000)
-            s = self.engine.tick()
-            if s.open_campaigns == 0 and s.outbox == 0:
-                return
-        raise AssertionError("calls did not end")
+        tick_until_final(self.sb, self.engine.tick, step=100_000, ticks=ticks)
 
     def called(self) -> list[str]:
         return [p for nums in self.sb.campaign_contacts().values() for p in nums]

@@ -18,7 +18,7 @@ from connector.revox import Generation, RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
-from tests.conftest import API_KEY, Clock, mapping_yaml, read_csv, write_csv
+from tests.conftest import API_KEY, Clock, mapping_yaml, read_csv, tick_until_final, write_csv
 
 FR = [f"06 12 34 {i // 100:02d} {i % 100:02d}" for i in range(50)]
 E164 = [f"+33612340{i // 100}{i % 100:02d}" for i in range(50)]
@@ -75,12 +75,7 @@ class Team:
         return [p for m, p, _ in self.sb.posted if p.startswith("/call/") and p.endswith("/cancel")]
 
     def settle(self, ticks: int = 8) -> None:
-        for _ in range(ticks):
-            self.sb.advance(3 * 3600)
-            s = self.tick()
-            if s.open_campaigns == 0 and s.outbox == 0:
-                return
-        raise AssertionError("calls did not end")
+        tick_until_final(self.sb, self.tick, step=3 * 3600, ticks=ticks)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from connector.revox import RevoxClient
 from connector.sandbox import Fault, Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
-from tests.conftest import API_KEY, Clock, make_team, read_csv, write_csv
+from tests.conftest import API_KEY, Clock, make_team, read_csv, tick_until_final, write_csv
 
 IN_FLIGHT = {"submitted", "queued_for_calling", "calling", "post_processing"}
 FR = [f"06 12 34 {i // 100:02d} {i % 100:02d}" for i in range(200)]
@@ -38,12 +38,7 @@ class Team:
         return read_csv(self.dir / "leads.csv")
 
     def until_final(self, ticks: int = 5) -> None:
-        for _ in range(ticks):
-            self.sandbox.advance(3600)
-            s = self.engine.tick()
-            if s.open_campaigns == 0 and s.outbox == 0:
-                return
-        raise AssertionError("calls did not end")
+        tick_until_final(self.sandbox, self.engine.tick, step=3600, ticks=ticks)
 
 
 def build(tmp: Path, sandbox: Sandbox, rows: list[list[str]], **kw: object) -> Team:

@@ -22,7 +22,7 @@ from connector.revox import Generation, RevoxClient
 from connector.sandbox import Fault, Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
-from tests.conftest import API_KEY, Clock, make_team, read_csv
+from tests.conftest import API_KEY, Clock, make_team, read_csv, tick_until_final
 
 FR = [f"06 12 34 {i // 100:02d} {i % 100:02d}" for i in range(200)]
 E164 = [f"+33612340{i // 100}{i % 100:02d}" for i in range(200)]
@@ -57,12 +57,7 @@ class Run:
         return self.engine.tick()
 
     def finish(self, ticks: int = 8) -> None:
-        for _ in range(ticks):
-            self.sb.advance(3 * 3600)
-            s = self.tick()
-            if s.open_campaigns == 0 and s.outbox == 0:
-                return
-        raise AssertionError("calls did not end")
+        tick_until_final(self.sb, self.tick, step=3 * 3600, ticks=ticks)
 
     @property
     def csv(self) -> list[dict[str, str]]:

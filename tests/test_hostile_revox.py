@@ -375,19 +375,26 @@ def test_html_error_page_while_polling_keeps_everything(
     assert t.rows[0]["Revox status"] in FINAL_STATES
 
 
+def first_create(
+    answer: Callable[[httpx.Response], httpx.Response],
+) -> Callable[[httpx.Request, httpx.Response], httpx.Response | None]:
+    """A proxy rewrite: the first POST /campaigns is applied, its answer replaced."""
+    left = [1]
+
+    def rewrite(req: httpx.Request, resp: httpx.Response) -> httpx.Response | None:
+        if req.method == "POST" and req.url.path == "/campaigns" and left[0]:
+            left[0] -= 1
+            return answer(resp)
+        return None
+
+    return rewrite
+
+
 def test_html_page_answering_the_post_is_reconciled_not_resent(
     proxied: tuple[Callable[..., Team], Proxy],
 ) -> None:
     make, proxy = proxied
-    once = {"left": 1}
-
-    def html(req: httpx.Request, resp: httpx.Response) -> httpx.Response | None:
-        if req.method == "POST" and req.url.path == "/campaigns" and once["left"]:
-            once["left"] -= 1
-            return httpx.Response(200, text="<html>Thanks!</html>")
-        return None
-
-    proxy.rewrites.append(html)
+    proxy.rewrites.append(first_create(lambda _: httpx.Response(200, text="<html>Thanks!</html>")))
     t = make(csv_bytes([["Ann", fr(1)], ["Bob", fr(2)]]))
     s = t.engine.tick()
     assert s.messages and "answer is not JSON; may have applied" in s.messages[0]
@@ -401,17 +408,13 @@ def test_campaign_created_without_id_in_the_answer_is_adopted_once(
     proxied: tuple[Callable[..., Team], Proxy],
 ) -> None:
     make, proxy = proxied
-    once = {"left": 1}
 
-    def no_id(req: httpx.Request, resp: httpx.Response) -> httpx.Response | None:
-        if req.method == "POST" and req.url.path == "/campaigns" and once["left"]:
-            once["left"] -= 1
-            camp = resp.json()["campaign"]
-            camp.pop("id")
-            return httpx.Response(200, json={"campaign": camp})
-        return None
+    def no_id(resp: httpx.Response) -> httpx.Response:
+        camp = resp.json()["campaign"]
+        camp.pop("id")
+        return httpx.Response(200, json={"campaign": camp})
 
-    proxy.rewrites.append(no_id)
+    proxy.rewrites.append(first_create(no_id))
     t = make(csv_bytes([["Ann", fr(1)]]))
     assert any("may have been created" in e for e in t.engine.tick().messages)
     t.engine.tick()  # found on Revox by its marker: adopted, not sent again

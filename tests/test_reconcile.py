@@ -16,7 +16,7 @@ from connector.revox import RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
-from tests.conftest import API_KEY, make_team, popen_cli, read_csv
+from tests.conftest import API_KEY, make_team, popen_cli, read_csv, tick_until_final
 from tests.test_crash import add_rows, phone
 from tests.test_engine import Team, posts
 from tests.test_state_recovery import reopen
@@ -43,12 +43,7 @@ def tags(sb: Sandbox, t: Team) -> Counter[str]:
 
 
 def until_final(t: Team, sb: Sandbox) -> None:
-    for _ in range(8):
-        sb.advance(7200)
-        s = t.engine.tick()
-        if s.open_campaigns == 0 and s.outbox == 0:
-            return
-    raise AssertionError("did not settle")
+    tick_until_final(sb, t.engine.tick, step=7200, ticks=8)
 
 
 def test_reconcile_adopts_this_teams_campaigns_made_after_the_backup(tmp_path: Path) -> None:
