@@ -104,7 +104,6 @@ def _revox(env: Mapping[str, str], report: Report) -> RevoxClient | None:
     client = RevoxClient(key, url)
     try:
         if client.auth_status():
-            client.list_campaigns()  # every tick reads it: its answer must make sense
             report.ok.append(f"Revox: API key accepted at {url}")
             return client
         report.auth.append(f"Revox at {url} does not accept REVOX_API_KEY (check the key)")

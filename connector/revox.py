@@ -30,6 +30,7 @@ from connector.redact import Redactor
 from connector.retry import RetryPolicy, retry_after
 from connector.revox_models import (
     FINAL_CALL_STATUSES,
+    AuthStatus,
     Call,
     CallAttempt,
     Campaign,
@@ -329,7 +330,7 @@ class RevoxClient:
         except NotFoundError:
             self._get("/campaigns", params={"page": 1, "page_size": 1})
             return True
-        return bool(data.get("authenticated")) if isinstance(data, dict) else False
+        return self._parse(AuthStatus, data, "GET /auth-status").authenticated
 
     def assistant_exists(self, assistant_id: str) -> bool:
         """Whether GET /assistants/{id} finds the assistant on this account."""

@@ -109,5 +109,9 @@ class PhoneHistoryEntry(_Lenient):
     _ts = field_validator("last_called_at", mode="before")(_timestamp)
 
 
+class AuthStatus(_Lenient):
+    authenticated: bool
+
+
 class LaunchResult(_Lenient):
     launched: float = 0

@@ -644,17 +644,17 @@ def test_cli_html_pages_are_one_line_errors(tmp_path: Path, sandbox: Sandbox) ->
     _cli_team(tmp_path)
     with HostileServer(sandbox.url) as hs:
         env = {"REVOX_API_KEY": API_KEY, "REVOX_BASE_URL": hs.url}
-        hs.script = [("GET", "/campaigns", 401, "<html>\n<b>Unauthorized</b>\n</html>", {})]
+        hs.script = [("GET", "/auth-status", 401, "<html>\n<b>Unauthorized</b>\n</html>", {})]
         proc = run_cli(tmp_path, "check", env=env)
         assert proc.returncode == 3
         assert proc.stderr == (
-            "auth error: Revox GET /campaigns: HTTP 401: <html> <b>Unauthorized</b> </html> "
+            "auth error: Revox GET /auth-status: HTTP 401: <html> <b>Unauthorized</b> </html> "
             "(check REVOX_API_KEY)\n"
         )
-        hs.script = [("GET", "/campaigns", 503, "<html>busy</html>", {"Retry-After": "0"})]
+        hs.script = [("GET", "/auth-status", 503, "<html>busy</html>", {"Retry-After": "0"})]
         proc = run_cli(tmp_path, "check", env=env)
         assert proc.returncode == 1
-        assert proc.stderr == "error: Revox GET /campaigns: HTTP 503: <html>busy</html>\n"
+        assert proc.stderr == "error: Revox GET /auth-status: HTTP 503: <html>busy</html>\n"
         hs.script = [("POST", "/campaigns", 502, "<html>\n<p>gateway</p>\n</html>", {})]
         before = (tmp_path / "leads.csv").read_bytes()
         proc = run_cli(tmp_path, "sync", "t1", "--once", env=env)
@@ -681,12 +681,12 @@ def test_cli_html_pages_are_one_line_errors(tmp_path: Path, sandbox: Sandbox) ->
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
-        ("GET", "/campaigns", '{"campaigns": null}'),
+        ("GET", "/auth-status", '{"authenticated": null}'),
         ("POST", "/campaigns", '{"campaign": {"name": "no id"}}'),
     ],
     # one malformed campaign in a list is left out and the list marked incomplete
     # (test_generations.py): it never blocks the other campaigns' reconcile
-    ids=["campaigns_null", "created_without_id"],
+    ids=["auth_status_null", "created_without_id"],
 )
 def test_cli_wrong_shape_answer_is_one_line(
     tmp_path: Path, sandbox: Sandbox, method: str, path: str, body: str
