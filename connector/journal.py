@@ -325,10 +325,12 @@ class Journal:
     def reconcile(self, s: TickSummary) -> None:
         """Settle every intent left by a crash or a lost answer before anything new is sent."""
         intents = [(bid, rec) for bid, rec in self.state.batches.scan() if rec["state"] == "intent"]
-        for bid, rec in [i for i in intents if i[1].get("at") is None]:
+        # split before sending: _send stamps `at`, and a batch sent here is settled here
+        unsent = [(bid, rec) for bid, rec in intents if rec.get("at") is None]
+        sent = [(bid, rec) for bid, rec in intents if rec.get("at") is not None]
+        for bid, rec in unsent:
             if not self._send(bid, rec, s):  # never sent: nothing to look for
                 return
-        sent = [(bid, rec) for bid, rec in intents if rec.get("at") is not None]
         if not sent:
             return
         try:

@@ -143,3 +143,23 @@ def test_an_opt_out_in_team_a_stops_the_number_in_team_b(tmp_path: Path) -> None
         finally:
             a.close()
             b.close()
+
+
+def test_a_batch_never_sent_is_sent_once_and_recorded_once(tmp_path: Path, sb: Sandbox) -> None:
+    """429 until the retries ran out: the intent stays unsent. The next tick sends it once,
+    records its campaign once, and does not list the campaigns to look for it."""
+    e = engine_for(tmp_path, sb, [["A", FR[0]], ["B", FR[1]]])
+    try:
+        sb.add_fault(Fault("POST", "/campaigns", "status", status=429, retry_after="0", times=5))
+        s = e.tick()
+        assert s.campaigns_created == 0 and s.errors
+        before = len(sb.requests)
+        s = e.tick()
+        assert s.campaigns_created == 1 and s.submitted == 2, s.messages
+        assert not any(
+            m == "GET" and p.startswith("/campaigns?") for m, p, _ in sb.requests[before:]
+        )
+        assert e.state.campaigns.count() == 1
+    finally:
+        e.state.close()
+        e.revox.close()
