@@ -172,8 +172,14 @@ class RowControl:
             failpoints.hit("after_cancel_intent")
             try:
                 self.revox.cancel_call(call.id)
-            except (NotFoundError, RejectedError) as exc:
-                log.info("row %s: cancel of call %s refused: %s", key, call.id, exc)
+            except NotFoundError as exc:  # no such call any more: nothing left to stop
+                log.info("row %s: call %s not found to cancel: %s", key, call.id, exc)
+            except RejectedError as exc:  # the call may still run: never say "cancelled"
+                refused = f"Revox refused to cancel call {call.id} ({now}): {exc}"
+                self._record(
+                    key, k, {"batch": batch, "state": "late", "at": now, "note": refused}, 0
+                )
+                return
             failpoints.hit("after_cancel")
         note = str((k.get("stop") or {}).get("note") or note)
         self._record(key, k, {"batch": batch, "state": "sent", "call": call.id, "at": now,

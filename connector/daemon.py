@@ -98,7 +98,7 @@ class Daemon:
         """The HTML status page of every scheduled team (status_page.py)."""
         teams = sorted(t.team for t in self.board.teams())
         report = [status_page.team_status(self.state_dir, t) for t in teams]
-        return status_page.render_html(report)
+        return status_page.render_html(report, self.board.redactor.redact)
 
     def run(self, http: str | None) -> int:
         """Schedule every valid team, serve until SIGTERM/SIGINT, drain; the exit code."""

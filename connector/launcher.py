@@ -54,6 +54,8 @@ class Launcher:
             try:
                 launched = self.revox.launch_calls(cid, at.isoformat() if at else None)
             except NotFoundError:
+                if self.journal.generation == "current":
+                    raise  # launch-calls exists there: the campaign itself is gone
                 # no launch-calls: a seed server that took the create without `launch`
                 self.revox.launch(cid)
                 self.journal.learn("seed")

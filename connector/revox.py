@@ -179,7 +179,7 @@ class RevoxClient:
             raise NotSentError(f"Revox POST {path}: cannot connect: {exc}") from exc
         except httpx.TransportError as exc:
             if idempotent:
-                raise TransientError(f"Revox POST {path}: {type(exc).__name__}") from exc
+                raise TransientError(f"Revox POST {path}: {type(exc).__name__}: {exc}") from exc
             raise AmbiguousError(
                 f"Revox POST {path}: {type(exc).__name__} after sending; "
                 "the request may have been applied"
