@@ -125,7 +125,8 @@ def test_two_syncs_racing_on_one_team_call_nobody_twice(tmp_path: Path) -> None:
     with Sandbox(API_KEY, speed=1.0) as sb:
         t0 = time.monotonic()
         procs = [popen_cli(tmp_path, sb.url, "sync", "t1", "--once") for _ in range(2)]
-        results = [(p.wait(timeout=300), p.communicate()[1]) for p in procs]
+        errs = [p.communicate(timeout=300)[1] for p in procs]  # read: a full pipe would block
+        results = [(p.returncode, err) for p, err in zip(procs, errs, strict=True)]
         took = time.monotonic() - t0
         codes = sorted(code for code, _ in results)
         for _, err in results:
@@ -135,7 +136,8 @@ def test_two_syncs_racing_on_one_team_call_nobody_twice(tmp_path: Path) -> None:
             busy = next(err for code, err in results if code == 4)
             assert "team t1 is busy: held by " in busy
         last = popen_cli(tmp_path, sb.url, "sync", "t1", "--once")
-        assert last.wait(timeout=300) == 0, last.communicate()
+        _, last_err = last.communicate(timeout=300)
+        assert last.returncode == 0, last_err
         called = Counter(p for nums in sb.campaign_contacts().values() for p in nums)
         twice = sum(1 for c in called.values() if c > 1)
         print(f"race: {n} rows, exit codes {codes}, phones in two campaigns {twice}, {took:.1f}s")
@@ -158,15 +160,17 @@ def test_two_syncs_and_the_daemon_on_one_team_call_nobody_twice(tmp_path: Path) 
         t0 = time.monotonic()
         daemon = popen_cli(tmp_path, sb.url, "run", "--log-format", "text")
         procs = [popen_cli(tmp_path, sb.url, "sync", "t1", "--once") for _ in range(2)]
-        codes = sorted(p.wait(timeout=300) for p in procs)
-        assert set(codes) <= {0, 4}, [p.communicate() for p in procs]
+        outs = [p.communicate(timeout=300) for p in procs]  # read: a full pipe would block
+        codes = sorted(p.returncode for p in procs)
+        assert set(codes) <= {0, 4}, outs
         time.sleep(3)  # a few daemon ticks
         daemon.send_signal(signal.SIGTERM)
         out, err = daemon.communicate(timeout=60)
         log = out + err
         assert daemon.returncode == 0 and "Traceback" not in log, log
         last = popen_cli(tmp_path, sb.url, "sync", "t1", "--once")
-        assert last.wait(timeout=300) == 0, last.communicate()
+        _, last_err = last.communicate(timeout=300)
+        assert last.returncode == 0, last_err
         called = Counter(p for nums in sb.campaign_contacts().values() for p in nums)
         twice = sum(1 for c in called.values() if c > 1)
         took = time.monotonic() - t0

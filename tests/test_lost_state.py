@@ -55,6 +55,7 @@ def test_lost_state_without_a_status_column_sends_nothing(
         assert "Revox status" not in rows[0]
         for col in columns.values():
             assert any(r[col] for r in rows), col
+        assert all(r["Revox ID"] for r in rows)  # every row keyed, whatever else is written
         state = tmp_path / "state" / "t1.sqlite"
         state.rename(tmp_path / "moved-aside.sqlite")
 

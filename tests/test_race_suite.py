@@ -36,8 +36,8 @@ def test_syncs_racing_call_nobody_twice(tmp_path: Path, round_: int, with_daemon
         t0 = time.monotonic()
         daemon = popen_cli(tmp_path, sb.url, "run", "--log-format", "text") if with_daemon else None
         procs = [popen_cli(tmp_path, sb.url, "sync", "t1", "--once") for _ in range(3)]
-        codes = sorted(p.wait(timeout=600) for p in procs)
-        errs = [p.communicate()[1] for p in procs]
+        errs = [p.communicate(timeout=600)[1] for p in procs]  # read: a full pipe would block
+        codes = sorted(p.returncode for p in procs)
         assert set(codes) <= {0, 4} and not any("Traceback" in e for e in errs), errs
         if daemon is not None:
             time.sleep(2)
@@ -45,7 +45,8 @@ def test_syncs_racing_call_nobody_twice(tmp_path: Path, round_: int, with_daemon
             out, err = daemon.communicate(timeout=120)
             assert daemon.returncode == 0 and "Traceback" not in out + err
         last = popen_cli(tmp_path, sb.url, "sync", "t1", "--once")
-        assert last.wait(timeout=600) == 0, last.communicate()
+        _, last_err = last.communicate(timeout=600)
+        assert last.returncode == 0, last_err
         called = Counter(p for nums in sb.campaign_contacts().values() for p in nums)
         twice = sum(1 for c in called.values() if c > 1)
         unsent = sum(1 for r in read_csv(tmp_path / "leads.csv") if not r["Revox status"])
