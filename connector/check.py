@@ -21,6 +21,7 @@ from connector.errors import AuthError, ConfigError, ConnectorError
 from connector.loading import load_each, mapping_files
 from connector.mapping import resolve
 from connector.revox import DEFAULT_BASE_URL, RevoxClient
+from connector.runtime import revox_client
 from connector.sources import open_source
 
 
@@ -96,12 +97,12 @@ def _mappings(
 
 def _revox(env: Mapping[str, str], report: Report) -> RevoxClient | None:
     """A client whose key Revox accepted, or None (the problem is in the report)."""
-    key = env.get("REVOX_API_KEY", "")
     url = env.get("REVOX_BASE_URL") or DEFAULT_BASE_URL
-    if not key:
-        report.config.append("REVOX_API_KEY is not set (put it in the environment file)")
+    try:
+        client = revox_client(env)
+    except ConfigError as exc:  # no key: one problem among the others
+        report.add(exc)
         return None
-    client = RevoxClient(key, url)
     try:
         if client.auth_status():
             report.ok.append(f"Revox: API key accepted at {url}")

@@ -296,7 +296,7 @@ class Daemon:
             with suppress(JobLookupError):
                 later = datetime.now(UTC) + timedelta(seconds=delay)
                 self.scheduler.modify_job(slot.job_id, next_run_time=later)
-        self.metrics.observe_outcome(name, service, seconds, summary, errors, failures)
+        self.metrics.observe_outcome(name, seconds, summary, errors, failures)
         log_tick(log, ctx, line, seconds, summary, errors, delay, error)
 
     def _drain(self) -> int:

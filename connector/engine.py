@@ -279,7 +279,7 @@ class Engine:
         col = self.source.key_column
         if (
             col is None
-            or not self.state.rows.count()
+            or not self.state.rows.any()
             or any(norm(h) == norm(col) for h in self.headers)
         ):
             return  # no row keyed yet (a first tick may be cut before its keys were written)
@@ -293,7 +293,7 @@ class Engine:
     def _fresh(self) -> bool:
         """A state that never saw this source: lost, replaced, or the team's first tick."""
         st = self.state
-        if st.rows.count() or st.batches.count():
+        if st.rows.any() or st.batches.any():
             return False
         return st.meta("source_checked") is None and st.meta("rebuilt") is None
 

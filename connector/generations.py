@@ -23,20 +23,9 @@ from typing import Any
 from connector.config import CampaignSettings
 from connector.revox_models import Generation
 
-GENERATIONS: tuple[Generation, ...] = ("seed", "current")
 _SEED_ONLY = ("launch", "scheduled_at")
 _CONTACT = re.compile(r"contacts(?:\.|\[|/|\"?\s*,\s*)(\d+)")
 _PATH_KEYS = ("path", "loc", "field", "param", "pointer")
-
-
-def parse_generation(text: str | None, where: str) -> Generation | None:
-    """A pinned generation from a setting; None when unset."""
-    if text is None or not text.strip():
-        return None
-    value = text.strip().lower()
-    if value not in GENERATIONS:
-        raise ValueError(f"{where}: {text!r} is not a Revox API generation (write seed or current)")
-    return "seed" if value == "seed" else "current"
 
 
 def other(gen: Generation) -> Generation:

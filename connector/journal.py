@@ -26,7 +26,7 @@ from typing import Any
 from connector import failpoints
 from connector.config import Mapping
 from connector.dnc import DncStore
-from connector.errors import AmbiguousError, RejectedError, RetryableError
+from connector.errors import RejectedError, RetryableError
 from connector.generations import create_body, launch_needed, other, refusal
 from connector.launcher import Launcher
 from connector.mapping import Contact
@@ -201,7 +201,7 @@ class Journal:
                 s.fail("submit", "revox", msg, exc, retryable=True)
                 return False
             return self._refused(bid, rec, exc, s)
-        except (AmbiguousError, RetryableError) as exc:
+        except RetryableError as exc:  # AmbiguousError included: reconcile by name first
             msg = f"batch {bid}: {exc} (kept as intent, reconciled next tick)"
             s.fail("submit", "revox", msg, exc, retryable=True)
             return False

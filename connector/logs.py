@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from connector.redact import REDACTED, Redactor, secret_values
 from connector.settings import LOG_LEVELS
-from connector.summary import TickError
+from connector.summary import TickError, TickSummary, tick_result
 
 __all__ = ["REDACTED", "Redactor", "secret_values"]
 
@@ -109,7 +109,7 @@ def log_tick(
     ctx: dict[str, str],
     line: str,
     seconds: float,
-    summary: object | None,
+    summary: TickSummary | None,
     errors: Sequence[TickError],
     retry_in: float | None,
     error: BaseException | None,
@@ -117,7 +117,7 @@ def log_tick(
     """One line per tick: info when clean, warning with errors, error when the tick raised."""
     from connector.errors import ConnectorError
 
-    result = "ok" if not errors else "errors" if summary is not None else "failed"
+    result = tick_result(summary, errors)
     extra = {**ctx, "event": "tick", "result": result, "seconds": round(seconds, 3)}
     extra.update(tick_fields(summary))
     if not errors:

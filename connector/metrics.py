@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from connector.engine import Engine
-from connector.summary import TickError, TickSummary
+from connector.summary import TickError, TickSummary, tick_result
 
 # Seconds: a CSV tick takes milliseconds, a Salesforce list view of a million rows minutes.
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
@@ -132,14 +132,13 @@ class Metrics:
     def observe_outcome(
         self,
         team: str,
-        service: str,
         seconds: float,
         summary: TickSummary | None,
         errors: Sequence[TickError],
         failures: int,
     ) -> None:
         """Everything one tick tells: result, counts, errors, and the team's failure streak."""
-        result = "ok" if not errors else "errors" if summary is not None else "failed"
+        result = tick_result(summary, errors)
         self.observe_tick(team, result, seconds, summary)
         self.observe_errors(team, errors)
         self.team_state(team, failures, None if errors else time.time())

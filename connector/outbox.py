@@ -153,6 +153,5 @@ class Outbox:
         except RetryableError as exc:
             s.fail("call_log", self.m.source.type, f"logging {len(pending)} call(s): {exc}", exc)
             return
-        for call_id in report.written | report.missing:
-            self.state.call_logs.delete(call_id)
+        self.state.call_logs.delete_many(report.written | report.missing)
         self.state.commit()

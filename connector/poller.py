@@ -138,7 +138,7 @@ class Poller:
             if rec != before:
                 changed.append((key, rec))
         self.state.rows.put_many(changed)
-        if camp.status == "completed" or camp.is_cancelled:
+        if ending:
             finals += self._never_called(keys, rows, known, writes, crec)
         self._opt_outs(ended, writes, s)
         self.state.queue_writes(writes)

@@ -133,7 +133,7 @@ def adopt(
 
 def rebuild(m: Mapping, source: Source, revox: RevoxClient, state: StateStore) -> RebuildReport:
     """Fill an empty state from the source's keys and this team's marked campaigns."""
-    if state.rows.count() or state.batches.count():
+    if state.rows.any() or state.batches.any():
         raise ConfigError(
             f"{state.path}: the state is not empty; to adopt campaigns it does not know "
             f"(a restored backup) run `revox-sync state reconcile {m.team}`"

@@ -175,3 +175,7 @@ class Kind(Generic[R]):
 
     def count(self) -> int:
         return self._store._count(self._prefix)
+
+    def any(self) -> bool:
+        """Whether there is at least one (an index probe, not a count of them all)."""
+        return self._store._any(self._prefix)

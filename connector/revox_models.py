@@ -12,11 +12,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Generation = Literal["seed", "current"]
+GENERATIONS: tuple[Generation, ...] = ("seed", "current")
 FINAL_CALL_STATUSES = frozenset({"completed", "cancelled", "errored"})
 
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+def _whole(v: Any) -> Any:
+    """The current client types counts and indexes as float: 2.0 is 2."""
+    return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 def _timestamp(v: Any) -> str | None:
@@ -74,11 +80,7 @@ class Call(_Lenient):
     outcome_summary: str | None = None
     last_call_attempt: CallAttempt | None = None
 
-    @field_validator("calls_count", mode="before")
-    @classmethod
-    def _count(cls, v: Any) -> Any:
-        # the current client types it float: 2.0 is two attempts
-        return int(v) if isinstance(v, float) and v.is_integer() else v
+    _count = field_validator("calls_count", mode="before")(_whole)
 
     @property
     def final(self) -> bool:
@@ -91,10 +93,7 @@ class CampaignRow(_Lenient):
     phone_number: str = ""
     call: Call | None = None
 
-    @field_validator("row_index", mode="before")
-    @classmethod
-    def _index(cls, v: Any) -> Any:
-        return int(v) if isinstance(v, float) and v.is_integer() else v
+    _index = field_validator("row_index", mode="before")(_whole)
 
 
 class PhoneHistoryEntry(_Lenient):

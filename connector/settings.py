@@ -12,9 +12,9 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from connector.errors import ConfigError
+from connector.revox_models import GENERATIONS, Generation
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -32,7 +32,7 @@ class Settings:
     workers: int = 8
     log_level: str = "INFO"
     tick_limit: float = 900.0
-    api_generation: Literal["seed", "current"] | None = None
+    api_generation: Generation | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -68,7 +68,7 @@ class Settings:
 
 def _generation(name: str, raw: str) -> str:
     value = raw.lower()
-    if value not in ("seed", "current"):
+    if value not in GENERATIONS:
         raise ValueError(f"{name}: {raw!r} is not a Revox API generation (write seed or current)")
     return value
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -325,6 +326,12 @@ class StateStore:
             row = self._conn.execute(query, (lo, hi)).fetchone()
         return int(row[0]) if row else 0
 
+    def _any(self, kind: str) -> bool:
+        lo, hi = f"{kind}:", f"{kind};"
+        query = f'SELECT 1 FROM "{TABLE}" WHERE key >= ? AND key < ? LIMIT 1'
+        with self._guard("reading"):
+            return self._conn.execute(query, (lo, hi)).fetchone() is not None
+
     def meta(self, name: str, default: Any = None) -> Any:
         with self._guard("reading"):
             row = self._conn.execute(
@@ -368,10 +375,7 @@ class StateStore:
         self._put_many("o", out)
 
     def row_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for _, rec in self._scan("r"):
-            counts[rec["state"]] = counts.get(rec["state"], 0) + 1
-        return counts
+        return dict(Counter(st for _, st in self._states("r")))  # states read, not decoded
 
     def close(self) -> None:
         """Close the file; an uncommitted step is rolled back, as a crash would."""

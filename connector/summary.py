@@ -6,16 +6,17 @@ status labels, ``status`` and /healthz read their fields instead of parsing mess
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 from connector.errors import RetryableError
 
 # Which part of a tick a problem came from.
-STEPS = (
+Step = Literal[
     "reconcile", "rows", "keys", "phone_history", "submit", "launch", "control", "poll",
     "write_back", "call_log", "tick",
-)  # fmt: skip
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class TickError:
     """One problem of a tick: where, with which service, what the service said, and whether
     the next tick is expected to get past it on its own."""
 
-    step: str
+    step: Step
     service: str  # "revox", a source type ("csv", "salesforce", ...), or "state"
     message: str
     status: int | None = None  # the HTTP status, when a service answered one
@@ -41,7 +42,7 @@ class TickError:
         if isinstance(data, dict):
             status = data.get("status")
             return cls(
-                str(data.get("step", "tick")),
+                cast(Step, str(data.get("step", "tick"))),
                 str(data.get("service", "unknown")),
                 str(data.get("message", "")),
                 status if isinstance(status, int) else None,
@@ -68,7 +69,7 @@ class TickSummary:
 
     def fail(
         self,
-        step: str,
+        step: Step,
         service: str,
         message: str,
         exc: BaseException | None = None,
@@ -101,3 +102,8 @@ class TickSummary:
         )
         text += f", parked {self.parked}" if self.parked else ""
         return text + (f", errors {len(self.errors)}" if self.errors else "")
+
+
+def tick_result(summary: TickSummary | None, errors: Sequence[TickError]) -> str:
+    """What logs and metrics call a tick: ok, errors (it ran, with some), failed (it raised)."""
+    return "ok" if not errors else "errors" if summary is not None else "failed"

@@ -301,7 +301,7 @@ def test_health_board_and_metrics() -> None:
     assert board.report()[0] == 503
     m = Metrics()
     down = TickError("tick", "revox", "Revox POST /campaigns: HTTP 503: down", 503)
-    m.observe_outcome("t1", "csv", 0.2, None, [down], 1)
+    m.observe_outcome("t1", 0.2, None, [down], 1)
     text = m.render()[0].decode()
     assert sample(text, "revox_sync_ticks_total", team="t1", result="failed") == 1
     assert sample(text, "revox_sync_api_errors_total", team="t1", service="revox", status="503")

@@ -6,8 +6,8 @@ call, ``validate`` holds each generation's request contract and ``shapes`` the
 fixed parts of its answers.
 """
 
+from connector.revox_models import GENERATIONS, Generation
 from connector.sandbox.server import Fault, Sandbox
 from connector.sandbox.shapes import SCENARIOS, scenario_for
-from connector.sandbox.validate import GENERATIONS, Generation
 
 __all__ = ["GENERATIONS", "SCENARIOS", "Fault", "Generation", "Sandbox", "scenario_for"]

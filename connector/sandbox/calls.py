@@ -12,9 +12,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from connector.revox_models import Generation
 from connector.sandbox import shapes
 from connector.sandbox.shapes import SCENARIOS, Scenario, uid
-from connector.sandbox.validate import Generation
 
 SLOT_SECONDS = 40.0  # a concurrency slot: 30 s calling + 10 s post-processing
 CALLING_SECONDS = 30.0

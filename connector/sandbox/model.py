@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.revox_models import Generation
 from connector.sandbox import calls, shapes
 from connector.sandbox.calls import FINAL_STATUSES, SLOT_SECONDS, CampaignState, Launch
 from connector.sandbox.shapes import SCENARIOS, scenario_for, uid
-from connector.sandbox.validate import Generation
 
 __all__ = ["FINAL_STATUSES", "SCENARIOS", "Conflict", "RevoxModel", "UnknownCampaign"]
 

@@ -21,10 +21,10 @@ from types import TracebackType
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
+from connector.revox_models import GENERATIONS, Generation
 from connector.sandbox.model import RevoxModel
 from connector.sandbox.routes import Answer, Api, BadJson, error, json_answer, parse_json
 from connector.sandbox.shapes import scenario_for
-from connector.sandbox.validate import GENERATIONS, Generation
 
 __all__ = ["Fault", "Sandbox", "scenario_for"]
 

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connector.sandbox.validate import DAYS, Generation
+from connector.revox_models import Generation
+from connector.sandbox.validate import DAYS
 
 DEFAULT_FROM = "+14155550100"  # the organisation's default outbound number
 LLM_MODEL = {"name": "gpt-4.1", "type": "dedicated-instance"}

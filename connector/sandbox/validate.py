@@ -13,10 +13,10 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-Generation = Literal["seed", "current"]
-GENERATIONS: tuple[Generation, ...] = ("seed", "current")
+from connector.revox_models import GENERATIONS, Generation
+
 Issue = tuple[str, str]  # (path, message)
 Check = Callable[[object, str, list[Issue]], None]
 
