@@ -19,6 +19,19 @@ def norm(header: str) -> str:
     return header.strip().casefold()
 
 
+def find_column(header: Sequence[str], name: str | None) -> int | None:
+    """0-based index of ``name`` in a header row (by ``norm``), or None."""
+    if name is None:
+        return None
+    wanted = norm(name)
+    return next((i for i, h in enumerate(header) if norm(h) == wanted), None)
+
+
+# A cell up to MAX_CELL is read as any other; a larger one (a pasted e-mail thread, a binary
+# blob) rejects its row only, in every source that reads files or tables.
+MAX_CELL = 1 << 20
+
+
 SHOWN_HEADERS, SHOWN_HEADER_LEN = 20, 40
 
 

@@ -21,7 +21,7 @@ from typing import IO, ClassVar, Literal
 
 from pydantic import Field
 
-from adapters.base import Row, RowUpdate, WriteReport, header_text, norm
+from adapters.base import MAX_CELL, Row, RowUpdate, WriteReport, find_column, header_text, norm
 from adapters.plugin import SourceConfigBase, SourceContext
 from connector import failpoints
 from connector.errors import ConfigError, RetryableError
@@ -31,10 +31,8 @@ _BOM = "\ufeff"
 _TMP = ".revox-sync-tmp"
 # Spreadsheet programs run a cell that starts like this as a formula when they open a CSV.
 _FORMULA = re.compile(r"^[=+\-@\t\r]")
-# A cell up to MAX_CELL is read as any other; a larger one (a pasted e-mail thread, a binary
-# blob) rejects its row only. The parser itself accepts up to PARSE_LIMIT per field, so that
-# such a row can still be skipped: past that, the file cannot be parsed and the team stops.
-MAX_CELL = 1 << 20
+# The parser accepts up to PARSE_LIMIT per field, so that a row with a cell over MAX_CELL
+# (adapters/base.py) can still be skipped: past that, the file cannot be parsed.
 PARSE_LIMIT = 64 << 20
 csv.field_size_limit(max(csv.field_size_limit(), PARSE_LIMIT))
 
@@ -196,7 +194,7 @@ class CsvSource:
     def read_rows(self) -> Iterator[Row]:
         records = self._cells()
         header = next(records)
-        key_idx = _find(header, self.key_column)
+        key_idx = find_column(header, self.key_column)
         width = len(header)
         for line, cells in enumerate(records, start=2):
             text = "".join(cells)
@@ -245,7 +243,7 @@ class CsvSource:
             header = header + [""] * max(0, width - len(header))
         full_header = header + new_cols
         index = {norm(h): i for i, h in enumerate(full_header) if h.strip()}
-        key_idx = _find(full_header, self.key_column)
+        key_idx = find_column(full_header, self.key_column)
         term = "\r\n" if header_raw.endswith("\r\n") else "\n"
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=_TMP, dir=self.path.parent)
         try:
@@ -315,13 +313,6 @@ class CsvSource:
         if self._config.escape_formulas and _FORMULA.match(value):
             return "'" + value
         return value
-
-
-def _find(header: Sequence[str], column: str | None) -> int | None:
-    if column is None:
-        return None
-    wanted = norm(column)
-    return next((i for i, h in enumerate(header) if norm(h) == wanted), None)
 
 
 def _new_columns(header: Sequence[str], updates: Sequence[RowUpdate]) -> list[str]:

@@ -27,6 +27,7 @@ from adapters.sheets_cells import (
     a1,
     at_line,
     cell_text,
+    column_texts,
     key_range,
     merge_updates,
     spreadsheet_id_from,
@@ -250,7 +251,7 @@ class GoogleSheetsSource:
         got = self._client.values_batch_get(ranges, _READ_PARAMS).get("valueRanges", [])
         out: dict[str, list[str]] = {}
         for name, vr in zip(wanted, got, strict=False):
-            out[name] = [cell_text(r[0]).strip() if r else "" for r in vr.get("values") or []]
+            out[name] = column_texts(vr)
         return out
 
     def _grow(self, meta: SheetMeta, columns: int) -> None:
@@ -286,7 +287,7 @@ class GoogleSheetsSource:
         start = 2 if guess is not None else 1
         for (name, col), vr in zip(extra.items(), value_ranges[start:], strict=False):
             if header.column(name) == col:  # still that column
-                seen[name] = [cell_text(r[0]).strip() if r else "" for r in vr.get("values") or []]
+                seen[name] = column_texts(vr)
         key_col = header.column(self._config.key_column)
         if key_col is None:
             return header, [], seen

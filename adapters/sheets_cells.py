@@ -83,6 +83,11 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
+def column_texts(value_range: Mapping[str, Any]) -> list[str]:
+    """One column of a values answer as texts, blank where a row has no cell."""
+    return [cell_text(r[0]).strip() if r else "" for r in value_range.get("values") or []]
+
+
 def merge_updates(updates: Sequence[RowUpdate]) -> dict[str, tuple[dict[str, str], int | None]]:
     """Updates by key (later values win), as text cut to the API's per-cell limit."""
     merged: dict[str, tuple[dict[str, str], int | None]] = {}

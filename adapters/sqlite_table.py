@@ -22,11 +22,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from adapters.base import Row, RowUpdate, WriteReport, header_text, norm
+from adapters.base import MAX_CELL, Row, RowUpdate, WriteReport, find_column, header_text, norm
 from adapters.plugin import SourceConfigBase, SourceContext
 from connector.errors import ConfigError, RetryableError
-
-MAX_CELL = 1 << 20  # as the CSV source: a larger cell rejects its row, not the team
 
 
 class SqliteSourceConfig(SourceConfigBase):
@@ -137,7 +135,7 @@ class SqliteSource:
     def read_rows(self) -> Iterator[Row]:
         with closing(self._connect()) as conn:
             header = self._columns(conn)
-            key_idx = _index(header, self._config.key_column)
+            key_idx = find_column(header, self._config.key_column)
             try:
                 cursor = conn.execute(f"SELECT * FROM {self._table} ORDER BY rowid")
                 for line, record in enumerate(cursor, start=2):
@@ -195,7 +193,7 @@ class SqliteSource:
     ) -> None:
         header = self._columns(conn)
         for name in dict.fromkeys(c for u in updates for c in u.values):
-            if _index(header, name) is None:
+            if find_column(header, name) is None:
                 conn.execute(f"ALTER TABLE {self._table} ADD COLUMN {quote_name(name)} TEXT")
                 header.append(name)
         key_name = quote_name(self._config.key_column)
@@ -235,8 +233,3 @@ class SqliteSource:
             if got is None or _text(got[0]).strip() != want.strip():
                 return None
         return rowid
-
-
-def _index(header: Sequence[str], column: str) -> int | None:
-    wanted = norm(column)
-    return next((i for i, h in enumerate(header) if norm(h) == wanted), None)

@@ -59,8 +59,9 @@ def batch_of(name: str) -> str:
 def owners(m: Mapping, source: Source) -> dict[str, str]:
     """Phone (E.164) -> the key of the source row that has it; a row whose campaign cell
     is filled wins over a copy without one."""
-    rm = resolve(m, source.headers(), source.describe())
-    headers = {norm(h): h for h in source.headers()}
+    found = source.headers()
+    rm = resolve(m, found, source.describe())
+    headers = {norm(h): h for h in found}
     camp_col = headers.get(norm(m.write_back.targets().get("campaign", "")))
     owner: dict[str, tuple[str, str]] = {}  # e164 -> (key, campaign cell)
     for row in source.read_rows():
