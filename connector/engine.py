@@ -27,7 +27,7 @@ from connector.dnc import DncStore
 from connector.errors import ConfigError, RetryableError
 from connector.journal import Journal, digest
 from connector.mapping import DO_NOT_CALL, Contact, Rejection, ResolvedMapping, resolve
-from connector.outbox import Outbox, ordered
+from connector.outbox import Outbox, column_ranks, ordered
 from connector.poller import Poller
 from connector.progress import EVERY, ProgressHook
 from connector.records import PhoneRecord, RowRecord
@@ -349,6 +349,7 @@ class Engine:
         if col is None:
             return []
         pending = {self.new_key(): c for c in keyless}
+        rank = column_ranks(self.m, self.source)
         updates = []
         for k, c in pending.items():
             cells = {col: k}
@@ -356,7 +357,7 @@ class Engine:
                 cells.update(rejected_values(self.m.write_back, c.rejection))
             # the key goes only into the row read at that line, not one moved into its place
             expect = {self.phone_header: c.row.values.get(self.phone_header, "")}
-            updates.append(RowUpdate(k, ordered(self.m, self.source, cells), c.row.line, expect))
+            updates.append(RowUpdate(k, ordered(rank, cells), c.row.line, expect))
         try:
             report = self.source.write_back(updates)
         except RetryableError as exc:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from connector.config import Mapping
 from connector.errors import NotFoundError, RejectedError, RetryableError
-from connector.results import failed_values
+from connector.results import end_rows
 from connector.revox import PhoneHistoryEntry, RevoxClient
 from connector.state import StateStore
 from connector.summary import TickSummary
@@ -83,14 +83,10 @@ class Launcher:
         crec = self.state.campaigns.get(cid) or {}
         text = f"Revox refused to launch the campaign: {reason}"[:300]
         known = self.state.rows.get_many(crec.get("keys", []))
-        writes = {}
-        for key, rec in known.items():
-            if rec.get("campaign") != cid or rec["state"] == "done":
-                continue
-            rec["state"], rec["error"] = "done", text  # ended, like a deleted campaign's rows
-            self.state.rows.put(key, rec)
-            writes[key] = failed_values(self.m.write_back, text)
-        self.state.queue_writes(writes)
+        ending = [
+            (k, r) for k, r in known.items() if r.get("campaign") == cid and r["state"] != "done"
+        ]  # ended, like a deleted campaign's rows
+        self.state.queue_writes(end_rows(self.state, self.m.write_back, ending, text, error=True))
         crec["state"], crec["launch"], crec["error"] = "final", "refused", text
         self.state.campaigns.put(cid, crec)
         self.state.commit()

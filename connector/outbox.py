@@ -27,30 +27,17 @@ PARK_AFTER = 5  # above a lock held for a few ticks (UNABLE_TO_LOCK_ROW passes)
 OUTBOX_PAGE = 5000  # outbox entries read (and, for a paged source, written back) at a time
 
 
-def ordered(m: Mapping, source: Source, values: dict[str, str]) -> dict[str, str]:
+def column_ranks(m: Mapping, source: Source) -> dict[str, int]:
+    """Column -> its place in the mapping's order (computed once per write, not per row)."""
+    wb = m.write_back
+    order = [source.key_column or "", *wb.targets().values(), *wb.structured_output.values()]
+    return {c: i for i, c in enumerate(order)}
+
+
+def ordered(rank: dict[str, int], values: dict[str, str]) -> dict[str, str]:
     """Cells in the mapping's column order, so new columns appear in that order."""
-    rank = _ranks(m, source.key_column)
-    if len(values) < 2:
-        return dict(values)
     last = len(rank)
     return dict(sorted(values.items(), key=lambda kv: rank.get(kv[0], last)))
-
-
-_RANKS: dict[tuple[int, str | None], tuple[Mapping, dict[str, int]]] = {}
-
-
-def _ranks(m: Mapping, key_column: str | None) -> dict[str, int]:
-    """Column -> its place, computed once per mapping (asked for every row written)."""
-    found = _RANKS.get((id(m), key_column))
-    if found is not None and found[0] is m:
-        return found[1]
-    wb = m.write_back
-    order = [key_column or "", *wb.targets().values(), *wb.structured_output.values()]
-    rank = {c: i for i, c in enumerate(order)}
-    if len(_RANKS) > 64:  # mappings reloaded by a long-lived daemon: keep it small
-        _RANKS.clear()
-    _RANKS[(id(m), key_column)] = (m, rank)
-    return rank
 
 
 def parked(rec: OutboxRecord) -> bool:
@@ -66,7 +53,7 @@ class Outbox:
         gets it page by page, each page acknowledged and committed before the next is
         read, so memory holds one page; the others get it in one call (one rewrite of a
         CSV file, one Sheets request)."""
-        self.source = source
+        rank = column_ranks(self.m, source)
         page: int = getattr(source, "write_page", None) or 0
         after: str | None = None
         pending: list[RowUpdate] = []  # only the cells to write: the records are not kept
@@ -75,24 +62,24 @@ class Outbox:
             if got:
                 after = got[-1][0]
                 pending += [
-                    RowUpdate(k, ordered(self.m, source, r["values"]), r["line"])
+                    RowUpdate(k, ordered(rank, r["values"]), r["line"])
                     for k, r in got
                     if not parked(r)
                 ]
             last = len(got) < (page or OUTBOX_PAGE)
             if pending and (page or last):
-                if not self._write(pending, s):
+                if not self._write(source, pending, s):
                     break  # the source is down: the rest waits in the outbox too
                 pending = []
             if last:
                 break
         s.parked = sum(1 for _, r in self.state.outbox.scan() if parked(r))
-        self._flush_call_logs(s)
+        self._flush_call_logs(source, s)
 
-    def _write(self, updates: list[RowUpdate], s: TickSummary) -> bool:
+    def _write(self, source: Source, updates: list[RowUpdate], s: TickSummary) -> bool:
         """One write_back of these entries; False when the source could not be written."""
         try:
-            report = self.source.write_back(updates)
+            report = source.write_back(updates)
             failpoints.hit("after_write_back")
         except RetryableError as exc:
             msg = f"writing {len(updates)} row(s) back: {exc} (kept in the outbox)"
@@ -101,13 +88,15 @@ class Outbox:
         self.state.outbox.delete_many(report.written | report.missing)
         by_key = self.state.outbox.get_many(report.failed)  # as stored, values included
         newly: dict[str, str] = {}
+        refused: list[tuple[str, OutboxRecord]] = []
         for k, why in report.failed.items():
             rec: OutboxRecord = by_key.get(k) or {"values": {}, "line": None}
             rec["attempts"], rec["error"] = rec.get("attempts", 0) + 1, why
             if rec["attempts"] >= PARK_AFTER:
                 rec["parked"] = digest(rec["values"])
                 newly[k] = why
-            self.state.outbox.put(k, rec)
+            refused.append((k, rec))
+        self.state.outbox.put_many(refused)
         retried = len(report.failed) - len(newly)
         if retried:
             first = next(w for k, w in report.failed.items() if k not in newly)
@@ -125,10 +114,10 @@ class Outbox:
             )
         self.state.commit()
         if newly:
-            self._tell_rows(newly)
+            self._tell_rows(source, newly)
         return True
 
-    def _tell_rows(self, newly: dict[str, str]) -> None:
+    def _tell_rows(self, source: Source, newly: dict[str, str]) -> None:
         """Best effort: the row's error cell says why its result could not be written."""
         col = self.m.write_back.targets().get("error")
         if not col:
@@ -138,18 +127,18 @@ class Outbox:
             for k, why in newly.items()
         ]
         try:
-            self.source.write_back(notes)
+            source.write_back(notes)
         except RetryableError as exc:
             log.info("could not note %d parked row(s) in their error cell: %s", len(notes), exc)
 
-    def _flush_call_logs(self, s: TickSummary) -> None:
-        if not isinstance(self.source, CallLogger):
+    def _flush_call_logs(self, source: Source, s: TickSummary) -> None:
+        if not isinstance(source, CallLogger):
             return
         pending = list(self.state.call_logs.scan())
         if not pending:
             return
         try:
-            report = self.source.log_calls([CallLog(**r) for _, r in pending])
+            report = source.log_calls([CallLog(**r) for _, r in pending])
         except RetryableError as exc:
             s.fail("call_log", self.m.source.type, f"logging {len(pending)} call(s): {exc}", exc)
             return

@@ -18,7 +18,7 @@ from connector.config import Mapping
 from connector.errors import NotFoundError, RetryableError
 from connector.journal import Journal, digest
 from connector.records import CallLogRecord, CampaignRecord, RowRecord
-from connector.results import call_result, failed_values
+from connector.results import call_result, end_rows
 from connector.revox import BadAnswerError, CampaignRow, RevoxClient
 from connector.state import StateStore
 from connector.summary import TickSummary
@@ -189,28 +189,25 @@ class Poller:
         ended = 0
         lost = [k for i, k in enumerate(keys) if i not in called and k and k not in known]
         known = {**known, **self.state.rows.get_many(lost)}
+        ending: list[tuple[str, RowRecord]] = []
         for index, key in enumerate(keys):
             if index in called:
                 continue
             ended += 1
             rec = known.get(key) if key else None
             if rec is not None and rec["state"] != "done" and not _moved_on(rec, crec):
-                rec["state"] = "done"
-                self.state.rows.put(key, rec)
-                writes[key] = failed_values(self.m.write_back, msg)
+                ending.append((key, rec))
+        writes.update(end_rows(self.state, self.m.write_back, ending, msg))
         return ended
 
     def _gone(self, cid: str, crec: CampaignRecord) -> None:
         """The campaign was deleted in the Revox UI: say so in its rows, stop polling it."""
         msg = "the campaign was deleted in Revox"
         known = self.state.rows.get_many(crec["keys"])
-        writes = {}
-        for key, rec in known.items():
-            if rec["state"] != "done" and not _moved_on(rec, crec):
-                rec["state"] = "done"
-                self.state.rows.put(key, rec)
-                writes[key] = failed_values(self.m.write_back, msg)
-        self.state.queue_writes(writes)
+        ending = [
+            (k, r) for k, r in known.items() if r["state"] != "done" and not _moved_on(r, crec)
+        ]
+        self.state.queue_writes(end_rows(self.state, self.m.write_back, ending, msg))
         crec["state"] = "deleted"
         self.state.campaigns.put(cid, crec)
         self.state.commit()

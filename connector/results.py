@@ -8,7 +8,9 @@ from datetime import datetime
 
 from connector.config import WriteBack
 from connector.mapping import Rejection
+from connector.records import RowRecord
 from connector.revox import CampaignRow
+from connector.state import StateStore
 
 # Seed-generation outcomes after which this connector must never submit the number again
 # (the current generation says it in the phone history instead: launcher.py).
@@ -105,3 +107,21 @@ def _seconds(start: str | None, end: str | None) -> int | None:
         return None
     seconds = int(delta.total_seconds())
     return seconds if seconds >= 0 else None
+
+
+def end_rows(
+    state: StateStore,
+    wb: WriteBack,
+    rows: list[tuple[str, RowRecord]],
+    message: str,
+    *,
+    error: bool = False,
+) -> dict[str, dict[str, str]]:
+    """Rows whose campaign ended without their call (deleted, never called, launch refused):
+    done, in one statement; the cells that say why, to write back."""
+    for _, rec in rows:
+        rec["state"] = "done"
+        if error:
+            rec["error"] = message
+    state.rows.put_many(rows)
+    return {key: failed_values(wb, message) for key, _ in rows}
