@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Literal
+from typing import Literal, cast
 
 import phonenumbers
 
@@ -32,10 +32,11 @@ from connector.mapping import (
     map_row,
 )
 from connector.records import PhoneRecord, RowRecord
+from connector.settled import SETTLED_STATES
 from connector.state import StateStore
 
 DUPLICATE_KEY = "duplicate_key"
-SUBMITTED_STATES = frozenset({"queued", "submitted", "done"})
+SUBMITTED_STATES = SETTLED_STATES
 # Rejections that depend on the row's own cells only (not on other rows, the do-not-call
 # lists or the state): an unchanged row keeps them, so it is not mapped again.
 CONTENT_REASONS = frozenset({MISSING_PHONE, INVALID_PHONE, MISSING_VARIABLE, UNREADABLE_ROW})
@@ -74,7 +75,7 @@ def fingerprinter(rm: ResolvedMapping) -> Callable[[Row], str]:
     return fp
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Classified:
     row: Row
     status: Status
@@ -97,9 +98,11 @@ def classify(
     seen_keys: set[str] = set()
     seen_phones: dict[str, int] = {}
     fingerprint = fingerprinter(rm)
+    settled = state.settled_rows()  # key -> state; only the other rows' records are read
     it = iter(rows)
     while chunk := list(islice(it, CHUNK)):
-        known = state.row_states((r.key for r in chunk if r.key), SUBMITTED_STATES)
+        records = state.rows.get_many(r.key for r in chunk if r.key and r.key not in settled)
+        known = {k: (str(r.get("state", "")), r) for k, r in records.items()}
         # first pass: what needs no number check; rows keep their order in the output
         done: list[Classified | None] = []
         mapped: list[Contact | Rejection | None] = []
@@ -118,7 +121,9 @@ def classify(
             elif key is not None:
                 seen_keys.add(key)
                 st, rec = known.get(key, ("", None))
-                if st in SUBMITTED_STATES:
+                if key in settled:  # only its state was read: control.look reads the rest
+                    verdict = Classified(row, "submitted", record=_settled(settled[key]))
+                elif st in SUBMITTED_STATES:
                     verdict = Classified(row, "submitted", record=rec)
                 else:
                     cells = fingerprint(row)
@@ -147,6 +152,10 @@ def classify(
             else:
                 c = _check(row, m, stopped, owners, seen_phones, rec)
                 yield Classified(c.row, c.status, c.contact, c.rejection, c.record, cells)
+
+
+def _settled(st: str) -> RowRecord:
+    return cast(RowRecord, {"state": st})
 
 
 def _unchanged_rejection(

@@ -47,6 +47,7 @@ from connector.records import (
     Record,
     RowRecord,
 )
+from connector.settled import SettledRows
 from connector.state_file import (
     TABLE,
     DamagedStateError,
@@ -92,6 +93,7 @@ class StateStore:
     ) -> None:
         self.path = path
         self.readonly = readonly
+        self._settled = SettledRows(TABLE)
         if readonly and not path.exists():
             raise ConfigError(f"{path}: no state yet (run a tick first)")
         if not readonly:
@@ -202,6 +204,7 @@ class StateStore:
 
     def rollback(self) -> None:
         """Forget every change since the last commit (a step that did not finish)."""
+        self._settled.drop()
         if self._conn.in_transaction:
             with suppress(sqlite3.Error):  # SQLite may have rolled back itself (I/O error)
                 self._conn.execute("ROLLBACK")
@@ -222,25 +225,33 @@ class StateStore:
     def _put(self, kind: str, key: str, record: Record) -> None:
         sql = f'INSERT OR REPLACE INTO "{TABLE}" (key, value) VALUES (?, ?)'
         self._write("writing", sql, (f"{kind}:{key}", _encode(record)))
+        if kind == "r":
+            self._settled.wrote([(key, record)])
 
     def _put_many(self, kind: str, records: Iterable[tuple[str, Record]]) -> None:
         """put() for many records of one kind in one statement (the same step)."""
         sql = f'INSERT OR REPLACE INTO "{TABLE}" (key, value) VALUES (?, ?)'
+        records = list(records)
         rows = [(f"{kind}:{key}", _encode(rec)) for key, rec in records]
         if not rows:
             return
         with self._guard("writing"):
             self._begin()
             self._conn.executemany(sql, rows)
+        if kind == "r":
+            self._settled.wrote(records)
 
     def _delete_many(self, kind: str, keys: Iterable[str]) -> None:
         """delete() for many keys of one kind in one statement (the same step)."""
+        keys = list(keys)
         rows = [(f"{kind}:{key}",) for key in keys]
         if not rows:
             return
         with self._guard("deleting"):
             self._begin()
             self._conn.executemany(f'DELETE FROM "{TABLE}" WHERE key = ?', rows)
+        if kind == "r":
+            self._settled.wrote((key, None) for key in keys)
 
     def _get_many(self, kind: str, keys: Iterable[str]) -> dict[str, Record]:
         """The records of many keys, one query per 500 keys."""
@@ -256,32 +267,17 @@ class StateStore:
                     out[key[cut:]] = cast("Record", _decode(value))
         return out
 
-    def row_states(
-        self, keys: Iterable[str], settled: frozenset[str]
-    ) -> dict[str, tuple[str, RowRecord]]:
-        """(state, record) of many rows, one query per 500 keys; for a row whose state is in
-        ``settled`` the record is only ``{"state": ...}`` (not decoded: the steady tick's
-        rows are nearly all settled, and decoding each one was most of its cost)."""
-        wanted = list(dict.fromkeys(keys))
-        out: dict[str, tuple[str, RowRecord]] = {}
-        states = sorted(settled)
-        known = ",".join("?" * len(states)) or "NULL"
+    def settled_rows(self) -> dict[str, str]:
+        """key -> state of every row that is queued, submitted or done (settled.py): read
+        once per process, kept up to date by this store's writes; a steady tick needs no
+        query per row."""
         with self._guard("reading"):
-            for i in range(0, len(wanted), 500):
-                chunk = [f"r:{k}" for k in wanted[i : i + 500]]
-                marks = ",".join("?" * len(chunk))
-                query = (
-                    f"SELECT key, st, CASE WHEN st IN ({known}) THEN NULL ELSE value END FROM "
-                    "(SELECT key, value, json_extract(value, '$.state') AS st "
-                    f'FROM "{TABLE}" WHERE key IN ({marks}))'
-                )
-                for key, st, value in self._conn.execute(query, [*states, *chunk]):
-                    rec = cast("RowRecord", {"state": st} if value is None else _decode(value))
-                    out[key[2:]] = (str(st), rec)
-        return out
+            return self._settled.get(self._conn)
 
     def _delete(self, kind: str, key: str) -> None:
         self._write("deleting", f'DELETE FROM "{TABLE}" WHERE key = ?', (f"{kind}:{key}",))
+        if kind == "r":
+            self._settled.wrote([(key, None)])
 
     def _scan(self, kind: str) -> Iterator[tuple[str, Record]]:
         """Every record of one kind, in key order (an index range scan, not a full table read)."""
