@@ -70,11 +70,47 @@ def _profiler() -> cProfile.Profile:
     return cProfile.Profile()
 
 
+_STEPS: dict[str, float] = {}
+_ACTIVE: set[str] = set()
+
+
+def _timed(obj: object, name: str, label: str) -> None:
+    """Wrap obj.name so that its CPU time adds up in _STEPS[label] (nested calls excluded)."""
+    inner = getattr(obj, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if label in _ACTIVE:  # a step inside the same step (engine._submit -> journal.submit)
+            return inner(*args, **kwargs)
+        _ACTIVE.add(label)
+        c0 = time.process_time()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            _STEPS[label] = _STEPS.get(label, 0.0) + time.process_time() - c0
+            _ACTIVE.discard(label)
+
+    setattr(obj, name, wrapper)
+
+
+def _time_steps(engine: Any) -> None:
+    """CPU seconds per step of the tick (BENCH_STEPS=1): one number each, no profiler."""
+    _timed(engine, "_read", "read+classify+map")
+    _timed(engine, "_assign_keys", "assign keys")
+    _timed(engine, "_submit", "submit")
+    _timed(engine.journal, "submit", "submit")
+    _timed(engine.poller, "poll", "poll")
+    _timed(engine.outbox, "flush", "write back")
+    _timed(engine.source, "write_back", "of which source.write_back")
+
+
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     mapping, state_dir = Path(sys.argv[1]), Path(sys.argv[2])
     team = open_team(load_mapping(mapping), state_dir, os.environ)
     engine = team.engine
+    steps = os.environ.get("BENCH_STEPS") == "1"
+    if steps:
+        _time_steps(engine)
     print(json.dumps({"ready": True, "rss_mb": _status_kb("VmRSS") / 1024}), flush=True)
     for line in sys.stdin:
         cmd: dict[str, Any] = json.loads(line)
@@ -83,6 +119,11 @@ def main() -> int:
         resettable = _reset_peak()
         rss0 = _status_kb("VmRSS")
         prof = _profiler() if cmd.get("profile") else None
+        _STEPS.clear()
+        if os.environ.get("BENCH_GC") == "off":
+            import gc
+
+            gc.disable()
         c0, t0 = time.process_time(), time.perf_counter()
         if prof is not None:
             prof.enable()
@@ -100,6 +141,10 @@ def main() -> int:
         }
         if prof is not None:
             answer["profile"] = _profile_text(prof)
+            if dump := os.environ.get("BENCH_PROFILE_DUMP"):
+                prof.dump_stats(dump)  # for pstats: callers, callees of one step
+        if steps:
+            answer["steps"] = dict(_STEPS)
         print(json.dumps(answer), flush=True)
     team.close()
     return 0
