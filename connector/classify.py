@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Literal, cast
+from typing import Literal
 
 import phonenumbers
 
@@ -101,7 +101,7 @@ def classify(
     settled = state.settled_rows()  # key -> state; only the other rows' records are read
     it = iter(rows)
     while chunk := list(islice(it, CHUNK)):
-        records = state.rows.get_many(r.key for r in chunk if r.key and r.key not in settled)
+        records = state.rows.get_many([k for r in chunk if (k := r.key) and k not in settled])
         known = {k: (str(r.get("state", "")), r) for k, r in records.items()}
         # first pass: what needs no number check; rows keep their order in the output
         done: list[Classified | None] = []
@@ -120,15 +120,17 @@ def classify(
                 verdict = Classified(row, "rejected", rejection=rej)
             elif key is not None:
                 seen_keys.add(key)
-                st, rec = known.get(key, ("", None))
-                if key in settled:  # only its state was read: control.look reads the rest
-                    verdict = Classified(row, "submitted", record=_settled(settled[key]))
-                elif st in SUBMITTED_STATES:
-                    verdict = Classified(row, "submitted", record=rec)
+                if (settled_as := settled.get(key)) is not None:
+                    # only its state was read: control.look reads the rest when needed
+                    verdict = Classified(row, "submitted", record={"state": settled_as})
                 else:
-                    cells = fingerprint(row)
-                    if st == "rejected" and rec is not None:
-                        verdict = _unchanged_rejection(row, rm, rec, cells)
+                    st, rec = known.get(key, ("", None))
+                    if st in SUBMITTED_STATES:
+                        verdict = Classified(row, "submitted", record=rec)
+                    else:
+                        cells = fingerprint(row)
+                        if st == "rejected" and rec is not None:
+                            verdict = _unchanged_rejection(row, rm, rec, cells)
             else:
                 cells = fingerprint(row)  # stored with the rejection once keyed
             done.append(verdict)
@@ -142,20 +144,17 @@ def classify(
         if expired is not None:
             owners = {p: o for p, o in owners.items() if not expired(o)}
         for row, verdict, m, cells in zip(chunk, done, mapped, prints, strict=True):
-            rec = known[row.key][1] if row.key in known else None
             if verdict is not None:
                 yield verdict
-            elif m is None:
+                continue
+            rec = known[row.key][1] if row.key in known else None
+            if m is None:
                 yield Classified(row, "filtered", record=rec)
             elif isinstance(m, Rejection):
                 yield Classified(row, "rejected", rejection=m, record=rec, cells=cells)
             else:
                 c = _check(row, m, stopped, owners, seen_phones, rec)
                 yield Classified(c.row, c.status, c.contact, c.rejection, c.record, cells)
-
-
-def _settled(st: str) -> RowRecord:
-    return cast(RowRecord, {"state": st})
 
 
 def _unchanged_rejection(

@@ -16,17 +16,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-SETTLED_STATES = frozenset({"queued", "submitted", "done"})
-_INTERNED = {s: s for s in SETTLED_STATES}  # one string object per state, not one per row
+from connector.records import RowState
+
+SETTLED_STATES: frozenset[RowState] = frozenset({"queued", "submitted", "done"})
+# one string object per state, not one per row
+_INTERNED: dict[str, RowState] = {s: s for s in SETTLED_STATES}
 
 
 class SettledRows:
     def __init__(self, table: str) -> None:
         self._table = table
-        self._states: dict[str, str] | None = None
+        self._states: dict[str, RowState] | None = None
         self._version: int | None = None
 
-    def get(self, conn: sqlite3.Connection) -> dict[str, str]:
+    def get(self, conn: sqlite3.Connection) -> dict[str, RowState]:
         """key -> state of every settled row, as the file (plus this step) has it now."""
         version = int(conn.execute("PRAGMA data_version").fetchone()[0])
         if self._states is None or version != self._version:

@@ -46,6 +46,7 @@ from connector.records import (
     PhoneRecord,
     Record,
     RowRecord,
+    RowState,
 )
 from connector.settled import SettledRows
 from connector.state_file import (
@@ -267,7 +268,7 @@ class StateStore:
                     out[key[cut:]] = cast("Record", _decode(value))
         return out
 
-    def settled_rows(self) -> dict[str, str]:
+    def settled_rows(self) -> dict[str, RowState]:
         """key -> state of every row that is queued, submitted or done (settled.py): read
         once per process, kept up to date by this store's writes; a steady tick needs no
         query per row."""
