@@ -51,7 +51,8 @@ class _Plan:
     general_desc: _Desc | None  # None: no number matches it
     lengths: tuple[int, ...]  # general_desc.possible_length, in order
     local_lengths: tuple[int, ...]
-    types: tuple[_Desc, ...]  # descs any of which makes a number valid, mobile first
+    types: dict[int, tuple[re.Pattern[str], ...]]  # by NSN length: the type descs' patterns
+    any_length_types: tuple[re.Pattern[str], ...]  # for lengths no type desc lists
     national_prefix: re.Pattern[str] | None
     transform: str | None
     idd: re.Pattern[str]
@@ -64,7 +65,10 @@ class _Plan:
         """_number_type_helper(nsn) != UNKNOWN: the general desc and any type desc match."""
         if self.general_desc is None or not self.general_desc.matches(nsn):
             return False
-        return any(d.matches(nsn) for d in self.types)
+        for pattern in self.types.get(len(nsn), self.any_length_types):
+            if pattern.fullmatch(nsn):
+                return True
+        return False
 
     def length_result(self, number: str) -> int:
         """_test_number_length(number, metadata) for the type UNKNOWN."""
@@ -122,7 +126,12 @@ def _build(md: PhoneMetadata | None) -> _Plan | None:
     descs += [md.personal_number, md.pager, md.uan, md.voicemail]
     if not md.same_mobile_and_fixed_line_pattern:
         descs.insert(0, md.mobile)
-    types = tuple(d for d in map(_desc, descs) if d is not None)
+    types = [d for d in map(_desc, descs) if d is not None]
+    any_length = tuple(d.pattern for d in types if not d.lengths)
+    by_length = {
+        n: tuple(d.pattern for d in types if not d.lengths or n in d.lengths)
+        for n in sorted({n for d in types for n in d.lengths})
+    }
     return _Plan(
         cc=md.country_code,
         cc_text=str(md.country_code),
@@ -130,7 +139,8 @@ def _build(md: PhoneMetadata | None) -> _Plan | None:
         general_desc=_desc(general),
         lengths=tuple(general.possible_length),
         local_lengths=tuple(general.possible_length_local_only),
-        types=types,
+        types=by_length,
+        any_length_types=any_length,
         national_prefix=_compile(md.national_prefix_for_parsing),
         transform=md.national_prefix_transform_rule,
         idd=re.compile("NonMatch" if md.international_prefix is None else md.international_prefix),
