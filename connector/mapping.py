@@ -165,8 +165,18 @@ def _resolver(col: Callable[..., str], path: tuple[str, ...]) -> Callable[[re.Ma
     return sub
 
 
-def _matches(values: MappingT[str, str], rules: dict[str, frozenset[str]]) -> dict[str, bool]:
-    return {col: norm(values.get(col, "")) in allowed for col, allowed in rules.items()}
+def _all_match(values: MappingT[str, str], rules: dict[str, frozenset[str]]) -> bool:
+    return all(norm(values.get(col, "")) in allowed for col, allowed in rules.items())
+
+
+def _first_match(values: MappingT[str, str], rules: dict[str, frozenset[str]]) -> str | None:
+    return next((col for col, ok in rules.items() if norm(values.get(col, "")) in ok), None)
+
+
+def _reject(
+    row: Row, phone_input: str, reason: str, message: str, e164: str | None = None
+) -> Rejection:
+    return Rejection(row.key, row.line, phone_input, reason, message, e164)
 
 
 def map_row(rm: ResolvedMapping, row: Row) -> Contact | Rejection | None:
@@ -174,32 +184,30 @@ def map_row(rm: ResolvedMapping, row: Row) -> Contact | Rejection | None:
     values = row.values
     if not any(v.strip() for v in values.values()):
         return None
-    if rm.include and not all(_matches(values, rm.include).values()):
+    if rm.include and not _all_match(values, rm.include):
         return None
     phone_input = values.get(rm.phone, "")
-    key = row.key
-
-    def reject(reason: str, message: str, e164: str | None = None) -> Rejection:
-        return Rejection(key, row.line, phone_input, reason, message, e164)
-
     if row.problem:  # the source could not read it whole (a cell over the size limit)
-        return reject(UNREADABLE_ROW, row.problem)
-    hit = [col for col, ok in _matches(values, rm.skip).items() if ok]
-    if hit:
-        return reject(DO_NOT_CALL, f"Skipped: {hit[0]!r} is {values.get(hit[0], '').strip()!r}.")
+        return _reject(row, phone_input, UNREADABLE_ROW, row.problem)
+    hit = _first_match(values, rm.skip) if rm.skip else None
+    if hit is not None:
+        said = values.get(hit, "").strip()
+        return _reject(row, phone_input, DO_NOT_CALL, f"Skipped: {hit!r} is {said!r}.")
     region = rm.default_region
     if rm.country:
         country = values.get(rm.country, "").strip().upper()
         if country and not phone_input.strip().startswith(("+", "00")):
             if country not in phonenumbers.SUPPORTED_REGIONS:
-                return reject(
+                return _reject(
+                    row,
+                    phone_input,
                     INVALID_PHONE,
                     f"Country {country!r} is not an ISO 3166 code; write FR, US, GB, ...",
                 )
             region = country
     e164, reason, message = parse_phone(phone_input, region, rm.extensions)
     if e164 is None:
-        return reject(reason or INVALID_PHONE, message or "Not a phone number.")
+        return _reject(row, phone_input, reason or INVALID_PHONE, message or "Not a phone number.")
     variables: dict[str, str] = {}
     for var in rm.variables:
         if var.value is not None:
@@ -216,6 +224,7 @@ def map_row(rm: ResolvedMapping, row: Row) -> Contact | Rejection | None:
                     lambda m: values.get(m.group(1), "").strip(), var.template
                 )
         if var.required and not text:
-            return reject(MISSING_VARIABLE, f"Prompt variable {var.name!r} is empty.", e164)
+            message = f"Prompt variable {var.name!r} is empty."
+            return _reject(row, phone_input, MISSING_VARIABLE, message, e164)
         variables[var.name] = text
-    return Contact(key or "", row.line, phone_input, e164, variables)
+    return Contact(row.key or "", row.line, phone_input, e164, variables)

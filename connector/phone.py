@@ -17,6 +17,8 @@ from typing import Literal
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
+from connector import phone_fast
+
 MISSING_PHONE = "missing_phone"
 INVALID_PHONE = "invalid_phone"
 Extensions = Literal["reject", "call_main_number"]
@@ -35,6 +37,9 @@ _EXTENSION = re.compile(
     r"|#\s*)(\d{1,8})\s*$",
     re.IGNORECASE,
 )
+# A cell of digits, '+' and these separators only: none of the checks before _compact apply.
+_PLAIN = re.compile(r"[0-9+ .()-]+")
+_PLAIN_SEPARATORS = str.maketrans("", "", " .()-")
 _UNICODE_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2007": " ", "\u2009": " "})
 
 
@@ -43,6 +48,8 @@ def parse_phone(text: str, region: str | None, extensions: Extensions = "reject"
     raw = text.strip()
     if not raw:
         return None, MISSING_PHONE, "The phone cell is empty."
+    if _PLAIN.fullmatch(raw):
+        return _compact(raw.translate(_PLAIN_SEPARATORS), region, raw)
     if _SCIENTIFIC.match(raw):
         return (
             None,
@@ -87,11 +94,16 @@ def _one_or_several(body: str, region: str | None, raw: str) -> Parsed:
 def _single(body: str, region: str | None, raw: str) -> Parsed:
     if _LETTERS.search(body):
         return None, INVALID_PHONE, f"{raw!r} contains text; write digits only."
-    compact = _PUNCT.sub("", body)
+    return _compact(_PUNCT.sub("", body), region, raw)
+
+
+def _compact(compact: str, region: str | None, raw: str) -> Parsed:
+    """The cell without its separators -> E.164, read as written or repaired."""
     if compact.startswith("00"):
         compact = "+" + compact[2:]
     if compact.startswith("+"):
-        return _valid(compact, None, raw)
+        e164 = _e164(compact, None)
+        return (e164, None, None) if e164 else _rejection(compact, None, raw)
     if not compact.isdigit():
         return None, INVALID_PHONE, f"{raw!r} is not a phone number."
     if region is None:
@@ -103,8 +115,8 @@ def _single(body: str, region: str | None, raw: str) -> Parsed:
                 "contacts.default_region or a country column."
             ),
         )
-    e164, reason, message = _valid(compact, region, raw)
-    if e164 is not None:
+    e164 = _e164(compact, region)
+    if e164:
         return e164, None, None
     # A sheet that stores numbers as numbers drops a leading '+' or national '0'.
     candidates = {c for c in (_try("+" + compact, None), _try("0" + compact, region)) if c}
@@ -119,7 +131,7 @@ def _single(body: str, region: str | None, raw: str) -> Parsed:
                 "write it with its +country code."
             ),
         )
-    return None, reason, message
+    return _rejection(compact, region, raw)
 
 
 def _try(text: str, region: str | None) -> str | None:
@@ -131,17 +143,29 @@ def _try(text: str, region: str | None) -> str | None:
         compact = "+" + compact[2:]
     if not compact.lstrip("+").isdigit():
         return None
-    e164, _, _ = _valid(compact, None if compact.startswith("+") else region, text)
-    return e164
+    return _e164(compact, None if compact.startswith("+") else region)
 
 
-def _valid(text: str, region: str | None, raw: str) -> Parsed:
+def _e164(text: str, region: str | None) -> str | None:
+    """phonenumbers' E.164 of text when it parses to a valid number, else None."""
+    fast = phone_fast.e164(text, region)
+    if fast is not None:
+        return fast or None
+    try:
+        num = phonenumbers.parse(text, region)
+    except NumberParseException:
+        return None
+    if phonenumbers.is_valid_number(num):
+        return phonenumbers.format_number(num, PhoneNumberFormat.E164)
+    return None
+
+
+def _rejection(text: str, region: str | None, raw: str) -> Parsed:
+    """Why text, which _e164 found no valid number in, is rejected: only then worth working out."""
     try:
         num = phonenumbers.parse(text, region)
     except NumberParseException:
         return None, INVALID_PHONE, f"{raw!r} is not a phone number."
-    if phonenumbers.is_valid_number(num):
-        return phonenumbers.format_number(num, PhoneNumberFormat.E164), None, None
     why = phonenumbers.is_possible_number_with_reason(num)
     if why == ValidationResult.TOO_SHORT:
         return None, INVALID_PHONE, f"{raw!r} is too short to be a phone number."
