@@ -40,6 +40,25 @@ def ordered(rank: dict[str, int], values: dict[str, str]) -> dict[str, str]:
     return dict(sorted(values.items(), key=lambda kv: rank.get(kv[0], last)))
 
 
+class ColumnOrder:
+    """``ordered`` for many rows: rows written together mostly carry the same columns, so
+    the order of each set of columns is worked out once, and cells already in order are
+    passed on as they are."""
+
+    def __init__(self, m: Mapping, source: Source) -> None:
+        self.rank = column_ranks(m, source)
+        self._orders: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def __call__(self, values: dict[str, str]) -> dict[str, str]:
+        shape = tuple(values)
+        order = self._orders.get(shape)
+        if order is None:
+            last = len(self.rank)
+            order = tuple(sorted(shape, key=lambda c: self.rank.get(c, last)))
+            self._orders[shape] = order
+        return values if order == shape else {c: values[c] for c in order}
+
+
 def parked(rec: OutboxRecord) -> bool:
     return rec.get("parked") is not None and rec.get("parked") == digest(rec["values"])
 
@@ -53,7 +72,7 @@ class Outbox:
         gets it page by page, each page acknowledged and committed before the next is
         read, so memory holds one page; the others get it in one call (one rewrite of a
         CSV file, one Sheets request)."""
-        rank = column_ranks(self.m, source)
+        order = ColumnOrder(self.m, source)
         page: int = getattr(source, "write_page", None) or 0
         after: str | None = None
         pending: list[RowUpdate] = []  # only the cells to write: the records are not kept
@@ -62,9 +81,7 @@ class Outbox:
             if got:
                 after = got[-1][0]
                 pending += [
-                    RowUpdate(k, ordered(rank, r["values"]), r["line"])
-                    for k, r in got
-                    if not parked(r)
+                    RowUpdate(k, order(r["values"]), r["line"]) for k, r in got if not parked(r)
                 ]
             last = len(got) < (page or OUTBOX_PAGE)
             if pending and (page or last):

@@ -1,0 +1,33 @@
+"""ColumnOrder (the outbox's per-shape cache) orders cells exactly as ``ordered`` does."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from connector.loading import load_mapping
+from connector.outbox import ColumnOrder, ordered
+from connector.sources import open_source
+from tests.conftest import team_mapping
+
+
+def test_same_cells_in_the_same_order_as_ordered(tmp_path: Path) -> None:
+    (tmp_path / "leads.csv").write_text("Name,Phone\n")
+    path = tmp_path / "team.yaml"
+    path.write_text(
+        team_mapping(
+            "t",
+            {"type": "csv", "path": "leads.csv"},
+            write_back="columns: {status: Revox status, outcome: Outcome, summary: Summary}",
+        )
+    )
+    loaded = load_mapping(path)
+    order = ColumnOrder(loaded.mapping, open_source(loaded, {}))
+    assert list(order.rank)[:4] == ["Revox ID", "Revox status", "Outcome", "Summary"]
+    columns = [*order.rank, "Other", "Notes"]
+    rng = random.Random(7)
+    for _ in range(2000):
+        cols = rng.sample(columns, rng.randint(0, len(columns)))
+        values = {c: f"v{i}" for i, c in enumerate(cols)}
+        got, want = order(dict(values)), ordered(order.rank, values)
+        assert got == want and list(got) == list(want)
