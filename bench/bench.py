@@ -71,7 +71,7 @@ class Tick:
     """One measured tick."""
 
     source: str
-    variant: str  # "" or "keyed" (Sheets rows with their keys already filled)
+    variant: str  # "" or "keyed" (CSV or Sheets rows with their keys already filled)
     rows: int
     tick: str
     run: int
@@ -591,9 +591,9 @@ def targets(ticks: Sequence[Tick], rates: Sequence[Rate]) -> Table:
     def where(source: str, tick: str, variant: str = "") -> list[Tick]:
         return [t for t in ticks if (t.source, t.tick, t.variant) == (source, tick, variant)]
 
-    def times(source: str, rows: int, tick: str) -> tuple[float, float] | None:
+    def times(source: str, rows: int, tick: str, variant: str = "") -> tuple[float, float] | None:
         """(median CPU / floor CPU, median CPU) of one case, None when not measured."""
-        ts = g.get((source, "", rows, tick))
+        ts = g.get((source, variant, rows, tick))
         f = floor_of(rows)
         if not ts or f is None:
             return None
@@ -607,14 +607,19 @@ def targets(ticks: Sequence[Tick], rates: Sequence[Rate]) -> Table:
     big = [r for r in sorted(FLOORS) if r >= 100_000] or sorted(FLOORS)[-1:]
     for rows in big:
         for source in SOURCES:
-            got = times(source, rows, "first")
-            if got is not None:
-                emu = med([t.emu_cpu for t in g[(source, "", rows, "first")]])
+            # the target is for rows whose keys are present (Salesforce: the record Ids);
+            # CSV and Sheets rows without keys also pay for writing the keys first (info)
+            for variant in ("keyed", "") if source != "salesforce" else ("",):
+                got = times(source, rows, "first", variant)
+                if got is None:
+                    continue
+                emu = med([t.emu_cpu for t in g[(source, variant, rows, "first")]])
                 extra = "" if source == "csv" else f" (+ emulators' {emu:.1f} s not counted)"
+                keys = "keys present" if variant or source == "salesforce" else "keyless, info"
                 add(
-                    f"{source} first tick at {rows:,} ≤ 2 × floor",
+                    f"{source} first tick ({keys}) at {rows:,} ≤ 2 × floor",
                     f"{got[0]:.2f} × floor ({got[1]:.2f} s CPU){extra}",
-                    got[0] <= 2,
+                    got[0] <= 2 if keys == "keys present" else None,
                 )
         for tick, limit, what in (
             ("steady", 0.25, "steady"),
@@ -1053,7 +1058,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         continue
                     progress(f"run {run + 1}: {source} {rows:,} rows", t0)
                     ticks += run_scenario(source, rows, run, tmp, steady_repeats=repeats)
-                    if source == "sheets" and rows < 100_000:
+                    if source in ("csv", "sheets"):  # issue 12's first tick: keys present
                         ticks += run_scenario(
                             source, rows, run, tmp, variant="keyed", ticks=("first",)
                         )

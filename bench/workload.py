@@ -185,10 +185,10 @@ def sheet_rows(n: int, *, keyed: bool) -> list[list[Any]]:
     return rows
 
 
-def write_csv(path: Path, n: int) -> None:
+def write_csv(path: Path, n: int, *, keyed: bool = False) -> None:
     with path.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
-        for row in sheet_rows(n, keyed=False):
+        for row in sheet_rows(n, keyed=keyed):
             w.writerow(row)
 
 
@@ -250,7 +250,7 @@ def prepare(source: str, n: int, workdir: Path, *, keyed: bool, max_contacts: in
     (workdir / "team.yaml").write_text(mapping_yaml(source, max_contacts=max_contacts))
     env = Env(start_sandbox())
     if source == "csv":
-        write_csv(workdir / "leads.csv", n)
+        write_csv(workdir / "leads.csv", n, keyed=keyed)
     elif source == "sheets":
         emu = SheetsEmulator().start()
         emu.add_spreadsheet(SHEET_ID, {WORKSHEET: sheet_rows(n, keyed=keyed)})
