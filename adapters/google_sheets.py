@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, ClassVar, TypeVar
 
 from gspread.http_client import ParamsType
@@ -29,11 +30,11 @@ from adapters.sheets_cells import (
     cell_text,
     column_texts,
     key_range,
-    merge_updates,
+    row_of_columns,
     spreadsheet_id_from,
-    value_runs,
 )
 from adapters.sheets_client import CREDENTIALS_ENV, RangeError, SheetsClient, resolve_auth
+from adapters.sheets_write import Merged, WriteBody, columns_of, merge_updates
 from connector.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ _READ_PARAMS: ParamsType = {
     "valueRenderOption": "UNFORMATTED_VALUE",
     "dateTimeRenderOption": "FORMATTED_STRING",
 }
+# Header row and columns (keys, phones): one list per column, not a list per row.
+_COLUMNS_PARAMS: ParamsType = {**_READ_PARAMS, "majorDimension": "COLUMNS"}
 T = TypeVar("T")
 
 
@@ -108,22 +111,36 @@ class GoogleSheetsSource:
         """Every non-blank row under the header; one ``values.get`` per call."""
         data = self._with_metadata(lambda meta: self._client.values_get(a1(meta), _READ_PARAMS))
         grid: list[list[Any]] = data.get("values") or []
+        del data  # the grid alone: each row of it is let go once read (memory)
         first = self._config.header_row
         header = self._parse_header(grid[first - 1] if len(grid) >= first else [])
         self._header = header
-        key_col = header.column(self._config.key_column)
-        columns = [(i, cell) for i, cell in enumerate(header.cells) if cell.strip()]
-        del data  # the grid alone: each row of it is let go once read (memory)
-        for index in range(first, len(grid)):
-            raw, grid[index] = grid[index], []
-            line = index + 1
-            cells = [cell_text(value) for value in raw]
-            if not any(cell.strip() for cell in cells):
+        key_at = header.column(self._config.key_column)
+        width = len(header.cells)
+        names = header.names
+        at = [i for i, cell in enumerate(header.cells) if cell.strip()]
+        # Cells under named headers; past the named ones, a spare index (the pad cell after
+        # the header's end, never named) keeps itemgetter's answer a tuple for one name too.
+        pick = None if at == list(range(len(at))) else itemgetter(*at, width)
+        pad = [""] * (width + 1)
+        grid.reverse()  # rows are popped from the end, in order, each freed once yielded
+        del grid[max(0, len(grid) - first) :]
+        line = first
+        while grid:
+            cells = grid.pop()
+            line += 1
+            try:
+                joined = "".join(cells)
+            except TypeError:  # numbers, booleans
+                cells = [cell if type(cell) is str else cell_text(cell) for cell in cells]
+                joined = "".join(cells)
+            if not joined or joined.isspace():
                 continue
-            cells.extend([""] * (len(header.cells) - len(cells)))
-            key = cells[key_col - 1].strip() if key_col is not None else ""
-            values = {name: cells[i] for i, name in columns}
-            yield Row(key=key or None, values=values, line=line)
+            if len(cells) <= width:
+                cells += pad[len(cells) :]
+            key = cells[key_at - 1].strip() if key_at is not None else ""
+            values = dict(zip(names, cells if pick is None else pick(cells), strict=False))
+            yield Row(key or None, values, line)
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
         """Find each row by key now, add missing columns, write all cells in one batch."""
@@ -169,29 +186,31 @@ class GoogleSheetsSource:
         header, keys, seen = self._read_header_and_keys(meta, maybe)
         known = set(keys)
         expects = {
-            u.key: dict(u.expect)
+            u.key: u.expect
             for u in updates
             if u.expect and u.line is not None and u.key not in known
         }
+        del known
         unread = {n for e in expects.values() for n in e if norm(n) not in seen}
         seen.update(self._read_columns(meta, header, unread))
         targets, missing = self._locate(meta, merged, keys, expects, seen)
+        del keys, seen
         report.written, report.missing = set(), missing
         if not targets:
             return
-        columns = self._columns(header, [merged[key][0] for key in targets])
+        columns = columns_of(header, {tuple(merged[key].values): None for key in targets})
         new_names: dict[int, str] = {}
         for name, col in columns.items():
             if header.column(name) is None:
                 new_names.setdefault(col, name)
         if max(columns.values()) > meta.col_count:
             self._grow(meta, max(columns.values()))
-        data = value_runs(meta, self._config.header_row, new_names)
-        for key, lines in targets.items():
-            cells = {columns[name]: text for name, text in merged[key][0].items()}
-            for line in lines:
-                data.extend(value_runs(meta, line, cells))
-        self._client.values_batch_update({"valueInputOption": "RAW", "data": data})
+        body = WriteBody(meta)
+        body.add_cells(self._config.header_row, new_names)
+        for key, line in targets.items():
+            body.add_row(line, merged[key].values, columns)
+        del merged
+        self._client.values_batch_update(body.encode())
         report.written = set(targets)
         if new_names:
             added = tuple(new_names[col] for col in sorted(new_names))
@@ -200,40 +219,46 @@ class GoogleSheetsSource:
     def _locate(
         self,
         meta: SheetMeta,
-        merged: Mapping[str, tuple[dict[str, str], int | None]],
+        merged: Merged,
         keys: list[str],
         expects: Mapping[str, Mapping[str, str]],
         seen: Mapping[str, list[str]],
-    ) -> tuple[dict[str, list[int]], set[str]]:
+    ) -> tuple[dict[str, int], set[str]]:
         """Line of each key now (the first row with it: a copied row is not that row); a
         keyless row at ``line`` is taken only if still keyless and still the row read."""
         first = self._config.header_row
-        lines_by_key: dict[str, list[int]] = {}
-        for index in range(first, len(keys)):
-            if keys[index]:
-                lines_by_key.setdefault(keys[index], []).append(index + 1)
-        targets: dict[str, list[int]] = {}
+        # reversed: the first line of a key is the one stored last
+        line_of = dict(zip(reversed(keys[first:]), range(len(keys), first, -1), strict=True))
+        line_of.pop("", None)
+        targets: dict[str, int] = {}
         claimed: set[int] = set()
         missing: set[str] = set()
         key_name = norm(self._config.key_column)
-        for key, (values, at) in merged.items():
-            if key in lines_by_key:
-                targets[key] = lines_by_key[key][:1]
+        key_names: dict[tuple[str, ...], str | None] = {}  # the key's name among these names
+        columns = {name: seen.get(norm(name), []) for e in expects.values() for name in e}
+        for key, update in merged.items():
+            now = line_of.get(key)
+            if now is not None:
+                targets[key] = now
                 continue
-            assigned = next((v for n, v in values.items() if norm(n) == key_name), None)
+            values, at = update.values, update.line
+            names = tuple(values)
+            if names not in key_names:
+                key_names[names] = next((n for n in names if norm(n) == key_name), None)
+            said = key_names[names]
             if (
                 at is not None
                 and first < at <= meta.row_count
-                and assigned is not None
-                and assigned.strip() == key
+                and said is not None
+                and values[said].strip() == key
                 and (at > len(keys) or not keys[at - 1])
                 and at not in claimed
                 and all(
-                    at_line(seen.get(norm(name), []), at) == want.strip()
+                    at_line(columns[name], at) == want.strip()
                     for name, want in expects.get(key, {}).items()
                 )
             ):
-                targets[key] = [at]
+                targets[key] = at
                 claimed.add(at)
             else:
                 missing.add(key)
@@ -248,7 +273,7 @@ class GoogleSheetsSource:
         if not wanted:
             return {}
         ranges = [key_range(meta, c) for c in wanted.values()]
-        got = self._client.values_batch_get(ranges, _READ_PARAMS).get("valueRanges", [])
+        got = self._client.values_batch_get(ranges, _COLUMNS_PARAMS).get("valueRanges", [])
         out: dict[str, list[str]] = {}
         for name, vr in zip(wanted, got, strict=False):
             out[name] = column_texts(vr)
@@ -279,9 +304,10 @@ class GoogleSheetsSource:
             ranges.append(key_range(meta, guess))
         extra = {norm(n): c for n in names if old and (c := old.column(n)) is not None}
         ranges += [key_range(meta, c) for c in extra.values()]
-        value_ranges = self._client.values_batch_get(ranges, _READ_PARAMS).get("valueRanges", [])
-        header_rows = value_ranges[0].get("values") if value_ranges else None
-        header = self._parse_header((header_rows or [[]])[0])
+        answer = self._client.values_batch_get(ranges, _COLUMNS_PARAMS)
+        value_ranges: list[dict[str, Any]] = answer.get("valueRanges", [])
+        del answer
+        header = self._parse_header(row_of_columns(value_ranges[0]) if value_ranges else [])
         self._header = header
         seen: dict[str, list[str]] = {}
         start = 2 if guess is not None else 1
@@ -292,29 +318,10 @@ class GoogleSheetsSource:
         if key_col is None:
             return header, [], seen
         if key_col == guess and len(value_ranges) > 1:
-            column = value_ranges[1].get("values") or []
-        else:
-            # The key column moved since the last read (or was never seen): one more read.
-            column = (
-                self._client.values_get(key_range(meta, key_col), _READ_PARAMS).get("values") or []
-            )
-        return header, [cell_text(row[0]).strip() if row else "" for row in column], seen
-
-    def _columns(self, header: Header, rows: list[dict[str, str]]) -> dict[str, int]:
-        """Column number of every name in ``rows``; unknown names go after the header's end."""
-        columns: dict[str, int] = {}
-        seen: dict[str, int] = {}
-        next_col = len(header.cells) + 1
-        for values in rows:
-            for name in values:
-                said = norm(name)
-                if said not in seen:
-                    col = header.column(name)
-                    if col is None:
-                        col, next_col = next_col, next_col + 1
-                    seen[said] = col
-                columns[name] = seen[said]
-        return columns
+            return header, column_texts(value_ranges[1]), seen
+        # The key column moved since the last read (or was never seen): one more read.
+        column = self._client.values_get(key_range(meta, key_col), _COLUMNS_PARAMS)
+        return header, column_texts(column), seen
 
     def _parse_header(self, raw: list[Any]) -> Header:
         header = Header(tuple(cell_text(value) for value in raw))

@@ -7,17 +7,16 @@ values and header mean, with no request in it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from gspread.utils import absolute_range_name, rowcol_to_a1
 from pydantic import Field, field_validator
 
-from adapters.base import RowUpdate, norm
+from adapters.base import norm
 from adapters.plugin import SourceConfigBase
 
-CELL_LIMIT = 50_000  # characters per cell; longer input is a 400 for the whole batch
 _URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _BARE_ID = re.compile(r"^[A-Za-z0-9_-]{10,200}$")
 
@@ -84,19 +83,18 @@ def cell_text(value: object) -> str:
 
 
 def column_texts(value_range: Mapping[str, Any]) -> list[str]:
-    """One column of a values answer as texts, blank where a row has no cell."""
-    return [cell_text(r[0]).strip() if r else "" for r in value_range.get("values") or []]
+    """The one column of a values answer read by columns (``majorDimension=COLUMNS``) as
+    stripped texts, index = line - 1 (a blank cell is "")."""
+    column: list[Any] = (value_range.get("values") or [[]])[0]
+    try:
+        return list(map(str.strip, column))
+    except TypeError:  # numbers or booleans among the texts
+        return [cell_text(value).strip() for value in column]
 
 
-def merge_updates(updates: Sequence[RowUpdate]) -> dict[str, tuple[dict[str, str], int | None]]:
-    """Updates by key (later values win), as text cut to the API's per-cell limit."""
-    merged: dict[str, tuple[dict[str, str], int | None]] = {}
-    for update in updates:
-        values, line = merged.get(update.key, ({}, None))
-        for name, text in update.values.items():
-            values[name] = ("" if text is None else str(text))[:CELL_LIMIT]
-        merged[update.key] = (values, line if line is not None else update.line)
-    return merged
+def row_of_columns(value_range: Mapping[str, Any]) -> list[Any]:
+    """The one row of a values answer read by columns, as a row of cells (blank: "")."""
+    return [column[0] if column else "" for column in value_range.get("values") or []]
 
 
 def at_line(column: list[str], line: int) -> str:
@@ -130,28 +128,6 @@ class Header:
     @property
     def names(self) -> list[str]:
         return [cell for cell in self.cells if cell.strip()]
-
-
-def value_runs(meta: SheetMeta, line: int, cells: Mapping[int, str]) -> list[dict[str, Any]]:
-    """One range per run of adjacent columns, so no cell outside ``cells`` is touched."""
-    ranges: list[dict[str, Any]] = []
-    run: list[int] = []
-    for col in sorted(cells):
-        if run and col != run[-1] + 1:
-            ranges.append(range_body(meta, line, run, cells))
-            run = []
-        run.append(col)
-    if run:
-        ranges.append(range_body(meta, line, run, cells))
-    return ranges
-
-
-def range_body(
-    meta: SheetMeta, line: int, run: list[int], cells: Mapping[int, str]
-) -> dict[str, Any]:
-    start = rowcol_to_a1(line, run[0])
-    cells_a1 = start if len(run) == 1 else f"{start}:{rowcol_to_a1(line, run[-1])}"
-    return {"range": a1(meta, cells_a1), "values": [[cells[col] for col in run]]}
 
 
 def key_range(meta: SheetMeta, col: int) -> str:
