@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 
@@ -61,7 +62,14 @@ class Row:
     problem: str | None = None
 
 
-@dataclass(frozen=True)
+_NO_EXPECT: Mapping[str, str] = MappingProxyType({})
+
+
+def _no_expect() -> Mapping[str, str]:
+    return _NO_EXPECT  # one shared empty mapping, not a dict per update
+
+
+@dataclass(frozen=True, slots=True)
 class RowUpdate:
     """Cells to set on one row, found by key.
 
@@ -74,7 +82,7 @@ class RowUpdate:
     key: str
     values: Mapping[str, str]
     line: int | None = None
-    expect: Mapping[str, str] = field(default_factory=dict)
+    expect: Mapping[str, str] = field(default_factory=_no_expect)
     """For a first key assignment: cells that must still read like this at ``line``
     (the phone, say), so a row that moved into that line is never taken for it."""
 

@@ -87,6 +87,7 @@ def _timed(obj: object, name: str, label: str) -> None:
             return inner(*args, **kwargs)
         finally:
             _STEPS[label] = _STEPS.get(label, 0.0) + time.process_time() - c0
+            _STEPS[f"{label} peak MB"] = _status_kb("VmHWM") / 1024  # peak so far
             _ACTIVE.discard(label)
 
     setattr(obj, name, wrapper)

@@ -25,6 +25,7 @@ from connector.summary import TickSummary
 log = logging.getLogger(__name__)
 PARK_AFTER = 5  # above a lock held for a few ticks (UNABLE_TO_LOCK_ROW passes)
 OUTBOX_PAGE = 5000  # outbox entries read (and, for a paged source, written back) at a time
+_SHORT, _SHARED_MAX = 40, 10_000  # ColumnOrder(share=True): which values, how many kept
 
 
 def column_ranks(m: Mapping, source: Source) -> dict[str, int]:
@@ -42,12 +43,14 @@ def ordered(rank: dict[str, int], values: dict[str, str]) -> dict[str, str]:
 
 class ColumnOrder:
     """``ordered`` for many rows: rows written together mostly carry the same columns, so
-    the order of each set of columns is worked out once, and cells already in order are
-    passed on as they are."""
+    the order of each set of columns is worked out once. A source written in one call
+    holds every row's cells at once: short values that repeat (a status, a campaign id,
+    an empty cell) are then kept once, not once per row (``share``)."""
 
-    def __init__(self, m: Mapping, source: Source) -> None:
+    def __init__(self, m: Mapping, source: Source, *, share: bool = False) -> None:
         self.rank = column_ranks(m, source)
         self._orders: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._shared: dict[str, str] | None = {} if share else None
 
     def __call__(self, values: dict[str, str]) -> dict[str, str]:
         shape = tuple(values)
@@ -56,7 +59,16 @@ class ColumnOrder:
             last = len(self.rank)
             order = tuple(sorted(shape, key=lambda c: self.rank.get(c, last)))
             self._orders[shape] = order
-        return values if order == shape else {c: values[c] for c in order}
+        shared = self._shared
+        if shared is None:
+            return values if order == shape else {c: values[c] for c in order}
+        out = {}
+        for c in order:
+            v = values[c]
+            if len(v) <= _SHORT:
+                v = shared.setdefault(v, v) if len(shared) < _SHARED_MAX else shared.get(v, v)
+            out[c] = v
+        return out
 
 
 def parked(rec: OutboxRecord) -> bool:
@@ -72,8 +84,8 @@ class Outbox:
         gets it page by page, each page acknowledged and committed before the next is
         read, so memory holds one page; the others get it in one call (one rewrite of a
         CSV file, one Sheets request)."""
-        order = ColumnOrder(self.m, source)
         page: int = getattr(source, "write_page", None) or 0
+        order = ColumnOrder(self.m, source, share=not page)
         after: str | None = None
         pending: list[RowUpdate] = []  # only the cells to write: the records are not kept
         while True:
