@@ -182,7 +182,7 @@ class CsvSource:
             self._rewrite(updates, report)
         except OSError as exc:  # disk full, read-only, name too long: the outbox keeps it all
             raise RetryableError(f"{self.path}: cannot write the CSV: {exc}") from exc
-        report.missing = {u.key for u in updates} - report.written
+        report.missing = set(map(attrgetter("key"), updates)) - report.written
         for key in sorted(report.missing):
             log.warning("row %s is no longer in %s; its update is dropped", key, self.path)
         report.requests = 1

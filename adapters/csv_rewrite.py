@@ -9,7 +9,8 @@ from __future__ import annotations
 import csv
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from operator import attrgetter
 from typing import IO
 
 from adapters.base import RowUpdate, WriteReport, find_column, norm
@@ -20,25 +21,13 @@ FORMULA_START = frozenset("=+-@\t\r")
 NOWHERE = sys.maxsize  # the index of a column the file lacks: past the end of any record
 
 
-class _Recorder:
-    """Line iterator for csv.reader that remembers the raw text of the current record."""
-
-    def __init__(self, f: IO[str]) -> None:
-        self._f = f
-        self._buf: list[str] = []
-
-    def __iter__(self) -> _Recorder:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self._f)
-        self._buf.append(line)
-        return line
-
-    def take(self) -> str:
-        raw = "".join(self._buf)
-        self._buf.clear()
-        return raw
+def _recorded(f: IO[str], buf: list[str]) -> Iterator[str]:
+    """The lines of ``f`` for csv.reader, each also kept in ``buf`` (the raw text of the
+    record being parsed, cleared by the caller after each record)."""
+    append = buf.append
+    for line in f:
+        append(line)
+        yield line
 
 
 class _Columns(dict[str, int]):
@@ -72,8 +61,10 @@ class Rewrite:
         *,
         escape: bool,
     ) -> None:
-        self.by_key = {u.key: u for u in updates}
-        self.by_line = {u.line: u for u in updates if u.line is not None}
+        self.by_key = dict(zip(map(attrgetter("key"), updates), updates, strict=True))
+        by_line = dict(zip(map(attrgetter("line"), updates), updates, strict=True))
+        by_line.pop(None, None)  # updates found by key only
+        self.by_line: dict[int | None, RowUpdate] = by_line
         index = {norm(h): i for i, h in enumerate(header) if h.strip()}
         self.at = _Columns(index)
         self.find = _Columns(index, NOWHERE)
@@ -84,7 +75,8 @@ class Rewrite:
     def copy(self, f: IO[str], out: IO[str], delim: str, term: str, report: WriteReport) -> None:
         """Copy every record left in ``f`` to ``out``; ``report.written`` gets the keys of
         the rows updated. Raises csv.Error or UnicodeDecodeError on a file it cannot read."""
-        rec = _Recorder(f)
+        buf: list[str] = []  # the lines of the record being parsed
+        drop = buf.clear
         writer = csv.writer(out, delimiter=delim, lineterminator=term)
         by_key, by_line, at, escape = self.by_key, self.by_line, self.at, self.escape
         kix, size, width, written, write = (
@@ -97,8 +89,10 @@ class Rewrite:
         # failpoints.hit reads the environment at each call: look once, then hit per row
         hit = failpoints.hit if os.environ.get("REVOX_SYNC_FAILPOINT") else None
         # strict: a stray quote is an error, not every following row eaten into one cell
-        for line, cells in enumerate(csv.reader(rec, delimiter=delim, strict=True), start=2):
-            raw = rec.take()
+        reader = csv.reader(_recorded(f, buf), delimiter=delim, strict=True)
+        for line, cells in enumerate(reader, start=2):
+            raw = buf[0] if len(buf) == 1 else "".join(buf)
+            drop()
             n = len(cells)
             key = cells[kix].strip() if kix < n else ""
             if key:
@@ -113,7 +107,10 @@ class Rewrite:
                     upd = None
             if upd is None:
                 extra = size - (n if n > width else width)
-                write(_pad_raw(raw, extra, delim) if extra > 0 and n else raw)
+                if extra > 0 and n:  # widened by empty cells, without re-quoting what is there
+                    body = raw.rstrip("\r\n")
+                    raw = body + delim * extra + raw[len(body) :]
+                write(raw)
                 continue
             if n < size:
                 cells += [""] * (size - n)
@@ -132,9 +129,3 @@ class Rewrite:
             if (cells[i].strip() if i < n else "") != want.strip():
                 return False
         return True
-
-
-def _pad_raw(raw: str, extra: int, delim: str) -> str:
-    """Widen an untouched record by empty cells without re-quoting what is there."""
-    body = raw.rstrip("\r\n")
-    return body + delim * extra + raw[len(body) :]
