@@ -79,13 +79,8 @@ class Rewrite:
         drop = buf.clear
         writer = csv.writer(out, delimiter=delim, lineterminator=term)
         by_key, by_line, at, escape = self.by_key, self.by_line, self.at, self.escape
-        kix, size, width, written, write = (
-            self.kix,
-            self.size,
-            self.width,
-            report.written,
-            out.write,
-        )
+        kix, size, width = self.kix, self.size, self.width
+        written, write = report.written, out.write
         # failpoints.hit reads the environment at each call: look once, then hit per row
         hit = failpoints.hit if os.environ.get("REVOX_SYNC_FAILPOINT") else None
         # strict: a stray quote is an error, not every following row eaten into one cell

@@ -147,3 +147,19 @@ def test_an_oversized_cell_rejects_its_row_only(tmp_path: Path, short: bool) -> 
         Row(key, {"Name": "Bob", "Notes": "", "Revox ID": key or ""}, 3, problem),
         Row("k3", {"Name": "Cid", "Notes": "", "Revox ID": "k3"}, 4),
     ]
+
+
+def test_untouched_multiline_records_and_a_last_line_without_newline(tmp_path: Path) -> None:
+    src = _source(tmp_path, 'Name,Notes,Revox ID\n"Ann","a\nb",k1\n\nBob,"x,\ny",k2\nCid,,k3')
+    src.write_back([RowUpdate("k2", {"Revox ID": "k2", "S": "s"}), RowUpdate("k9", {"S": "t"})])
+    # Ann and Cid are copied as they were plus one empty cell (Cid still without a newline),
+    # the blank line stays blank, Bob is rewritten by the csv module
+    assert _written(tmp_path) == (
+        b'Name,Notes,Revox ID,S\n"Ann","a\nb",k1,\n\nBob,"x,\ny",k2,s\nCid,,k3,'
+    )
+
+
+def test_an_updated_last_line_gets_a_newline(tmp_path: Path) -> None:
+    src = _source(tmp_path, "Name;Revox ID\r\nAnn;k1\r\nBob;k2")
+    src.write_back([RowUpdate("k2", {"S": "-1"})])
+    assert _written(tmp_path) == b"Name;Revox ID;S\r\nAnn;k1;\r\nBob;k2;'-1\r\n"
