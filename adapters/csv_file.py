@@ -12,25 +12,23 @@ import csv
 import io
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Iterator, Sequence
-from itertools import islice
+from itertools import chain, islice
+from operator import attrgetter
 from pathlib import Path
 from typing import IO, ClassVar, Literal
 
 from pydantic import Field
 
 from adapters.base import MAX_CELL, Row, RowUpdate, WriteReport, find_column, header_text, norm
+from adapters.csv_rewrite import NOWHERE, Rewrite
 from adapters.plugin import SourceConfigBase, SourceContext
-from connector import failpoints
 from connector.errors import ConfigError, RetryableError
 
 log = logging.getLogger(__name__)
 _BOM = "\ufeff"
 _TMP = ".revox-sync-tmp"
-# Spreadsheet programs run a cell that starts like this as a formula when they open a CSV.
-_FORMULA = re.compile(r"^[=+\-@\t\r]")
 # The parser accepts up to PARSE_LIMIT per field, so that a row with a cell over MAX_CELL
 # (adapters/base.py) can still be skipped: past that, the file cannot be parsed.
 PARSE_LIMIT = 64 << 20
@@ -50,27 +48,6 @@ class CsvSourceConfig(SourceConfigBase):
     escape_formulas: bool = Field(
         True, description="Prefix ' to written values that a spreadsheet would run as formulas"
     )
-
-
-class _Recorder:
-    """Line iterator for csv.reader that remembers the raw text of the current record."""
-
-    def __init__(self, f: IO[str]) -> None:
-        self._f = f
-        self._buf: list[str] = []
-
-    def __iter__(self) -> _Recorder:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self._f)
-        self._buf.append(line)
-        return line
-
-    def take(self) -> str:
-        raw = "".join(self._buf)
-        self._buf.clear()
-        return raw
 
 
 class CsvSource:
@@ -147,25 +124,23 @@ class CsvSource:
         delim = self._delimiter(first)
         return next(csv.reader([first], delimiter=delim)), first, delim
 
-    def _records(self) -> Iterator[tuple[list[str], str, str, bool]]:
-        """Yield (cells, raw text, delimiter, bom) for every record, header first (the
-        rewrite keeps untouched records byte for byte; reading uses _cells)."""
-        f, bom = self._open()
+    def _cells(self) -> Iterator[list[str]]:
+        """The header's cells, then every record's cells."""
+        f, _bom = self._open()
         with f:
-            header, first, delim = self._header(f)
-            yield header, first, delim, bom
+            header, _first, delim = self._header(f)
+            yield header
             try:
                 # strict: a stray quote is an error, not every following row eaten into one cell
-                rec = _Recorder(f)
-                for cells in csv.reader(rec, delimiter=delim, strict=True):
-                    yield cells, rec.take(), delim, bom
+                yield from csv.reader(f, delimiter=delim, strict=True)
             except (csv.Error, UnicodeDecodeError) as exc:
-                raise ConfigError(
-                    f"{self.path}: cannot parse the CSV: {exc} (fix the file)"
-                ) from exc
+                raise self._unparsable(exc) from exc
+
+    def _unparsable(self, exc: Exception) -> ConfigError:
+        return ConfigError(f"{self.path}: cannot parse the CSV: {exc} (fix the file)")
 
     def headers(self) -> list[str]:
-        header, _, _, _ = next(iter(self._records()))
+        header = next(self._cells())
         seen: dict[str, str] = {}
         for h in header:
             if h.strip() and norm(h) in seen:
@@ -177,44 +152,26 @@ class CsvSource:
         self._headers = header
         return header
 
-    def _cells(self) -> Iterator[list[str]]:
-        """The header's cells, then every record's cells: _records without the raw text and
-        the tuple per record (a steady tick's read is mostly this loop)."""
-        f, _bom = self._open()
-        with f:
-            header, _first, delim = self._header(f)
-            yield header
-            try:
-                yield from csv.reader(f, delimiter=delim, strict=True)
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise ConfigError(
-                    f"{self.path}: cannot parse the CSV: {exc} (fix the file)"
-                ) from exc
-
     def read_rows(self) -> Iterator[Row]:
+        # a steady tick's read is mostly this loop: per record, one dict and one Row
         records = self._cells()
         header = next(records)
         key_idx = find_column(header, self.key_column)
+        kix = NOWHERE if key_idx is None else key_idx
         width = len(header)
+        blank = [""] * width
         for line, cells in enumerate(records, start=2):
             text = "".join(cells)
-            if not text or text.isspace():
-                continue
             problem = None
-            if len(text) > MAX_CELL and max(map(len, cells)) > MAX_CELL:
-                big = [i for i, c in enumerate(cells) if len(c) > MAX_CELL]
-                col = header[big[0]] if big[0] < len(header) else f"column {big[0] + 1}"
-                problem = (
-                    f"The cell {col!r} holds {len(cells[big[0]]) // 1024} KiB, over the "
-                    f"{MAX_CELL // 1024} KiB a cell may hold; shorten it."
-                )
-                cells = ["" if i in big else c for i, c in enumerate(cells)]
-            if len(cells) >= width:
-                values = dict(zip(header, cells, strict=False))
-            else:
-                values = {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(header)}
-            key = cells[key_idx].strip() if key_idx is not None and key_idx < len(cells) else ""
-            yield Row(key=key or None, values=values, line=line, problem=problem)
+            if not text or text.isspace() or len(text) > MAX_CELL:  # rare: one test for both
+                if not text or text.isspace():
+                    continue
+                if max(map(len, cells)) > MAX_CELL:
+                    cells, problem = _blank_big_cells(header, cells)
+            if len(cells) < width:  # a short row reads "" for the cells it lacks
+                cells = cells + blank[len(cells) :]
+            key = cells[kix].strip() if kix < len(cells) else ""
+            yield Row(key or None, dict(zip(header, cells, strict=False)), line, problem)
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
         report = WriteReport()
@@ -225,113 +182,81 @@ class CsvSource:
             self._rewrite(updates, report)
         except OSError as exc:  # disk full, read-only, name too long: the outbox keeps it all
             raise RetryableError(f"{self.path}: cannot write the CSV: {exc}") from exc
-        report.missing = {u.key for u in updates} - report.written
+        report.missing = set(map(attrgetter("key"), updates)) - report.written
         for key in sorted(report.missing):
             log.warning("row %s is no longer in %s; its update is dropped", key, self.path)
         report.requests = 1
         return report
 
     def _rewrite(self, updates: Sequence[RowUpdate], report: WriteReport) -> None:
-        by_key = {u.key: u for u in updates}
-        by_line = {u.line: u for u in updates if u.line is not None}
-        records = self._records()
-        header, header_raw, delim, bom = next(records)
-        new_cols = _new_columns(header, updates)
-        if new_cols:
-            # rows wider than the header hold cells of no column: new columns go after them
-            width = max((len(c) for c in islice(self._cells(), 1, None)), default=0)
-            header = header + [""] * max(0, width - len(header))
-        full_header = header + new_cols
-        index = {norm(h): i for i, h in enumerate(full_header) if h.strip()}
-        key_idx = find_column(full_header, self.key_column)
-        term = "\r\n" if header_raw.endswith("\r\n") else "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=_TMP, dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-                if bom:
-                    out.write(_BOM)
-                writer = csv.writer(out, delimiter=delim, lineterminator=term)
-                if new_cols:
-                    writer.writerow(full_header)
-                else:
-                    out.write(header_raw)
-                for line, (cells, raw, _d, _b) in enumerate(records, start=2):
-                    upd = self._target(cells, line, key_idx, index, by_key, by_line, report)
-                    if upd is None:
-                        extra = len(full_header) - max(len(cells), len(header))
-                        out.write(_pad_raw(raw, extra, delim) if cells else raw)
-                        continue
-                    cells = cells + [""] * (len(full_header) - len(cells))
-                    for col, value in upd.values.items():
-                        cells[index[norm(col)]] = self._escape(value)
-                    writer.writerow(cells)
-                    report.written.add(upd.key)
-                    failpoints.hit("mid_csv_write")
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, self.path.stat().st_mode & 0o7777)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        f, bom = self._open()
+        with f:
+            header, header_raw, delim = self._header(f)
+            new_cols = _new_columns(header, updates)
+            if new_cols:
+                # rows wider than the header hold cells of no column: new columns go after them
+                width = max(map(len, islice(self._cells(), 1, None)), default=0)
+                header = header + [""] * max(0, width - len(header))
+            full_header = header + new_cols
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{self.path.name}.", suffix=_TMP, dir=self.path.parent
+            )
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                    if bom:
+                        out.write(_BOM)
+                    term = "\r\n" if header_raw.endswith("\r\n") else "\n"
+                    if new_cols:
+                        csv.writer(out, delimiter=delim, lineterminator=term).writerow(full_header)
+                    else:
+                        out.write(header_raw)
+                    rewrite = Rewrite(
+                        full_header,
+                        len(header),
+                        self.key_column,
+                        updates,
+                        escape=self._config.escape_formulas,
+                    )
+                    try:
+                        rewrite.copy(f, out, delim, term, report)
+                    except (csv.Error, UnicodeDecodeError) as exc:
+                        raise self._unparsable(exc) from exc
+                    out.flush()
+                    os.fsync(out.fileno())
+                f.close()
+                os.chmod(tmp, self.path.stat().st_mode & 0o7777)
+                os.replace(tmp, self.path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         _fsync_dir(self.path.parent)
-
-    @staticmethod
-    def _target(
-        cells: list[str],
-        line: int,
-        key_idx: int | None,
-        index: dict[str, int],
-        by_key: dict[str, RowUpdate],
-        by_line: dict[int, RowUpdate],
-        report: WriteReport,
-    ) -> RowUpdate | None:
-        """The update for this record: by key (first row with it only), or a first key."""
-        key = cells[key_idx].strip() if key_idx is not None and key_idx < len(cells) else ""
-        if key:
-            upd = by_key.get(key)
-            # a copied row carries the same key: only the first one is that row
-            return None if upd is None or key in report.written else upd
-        upd = by_line.get(line)
-        if upd is None:
-            return None
-
-        def cell(col: str) -> str:
-            i = index.get(norm(col))
-            return cells[i].strip() if i is not None and i < len(cells) else ""
-
-        # the row read at this line is still here, not one that moved into its place
-        same = all(cell(col) == want.strip() for col, want in upd.expect.items())
-        return upd if same else None
 
     def _remove_stale_temp_files(self) -> None:
         """A kill during a rewrite leaves a hidden full copy of the leads: remove it."""
         for stale in self.path.parent.glob(f".{self.path.name}.*{_TMP}"):
             stale.unlink(missing_ok=True)
 
-    def _escape(self, value: str) -> str:
-        if self._config.escape_formulas and _FORMULA.match(value):
-            return "'" + value
-        return value
-
 
 def _new_columns(header: Sequence[str], updates: Sequence[RowUpdate]) -> list[str]:
     have = {norm(h) for h in header}
     new: list[str] = []
-    for u in updates:
-        for col in u.values:
-            if norm(col) not in have:
-                have.add(norm(col))
-                new.append(col)
+    # each distinct name once, in the order of first use
+    for col in dict.fromkeys(chain.from_iterable(map(attrgetter("values"), updates))):
+        if norm(col) not in have:
+            have.add(norm(col))
+            new.append(col)
     return new
 
 
-def _pad_raw(raw: str, extra: int, delim: str) -> str:
-    """Widen an untouched record by empty cells without re-quoting what is there."""
-    if extra <= 0:
-        return raw
-    body = raw.rstrip("\r\n")
-    return body + delim * extra + raw[len(body) :]
+def _blank_big_cells(header: list[str], cells: list[str]) -> tuple[list[str], str]:
+    """The record with its cells over MAX_CELL emptied, and the sentence that rejects it."""
+    big = [i for i, c in enumerate(cells) if len(c) > MAX_CELL]
+    col = header[big[0]] if big[0] < len(header) else f"column {big[0] + 1}"
+    problem = (
+        f"The cell {col!r} holds {len(cells[big[0]]) // 1024} KiB, over the "
+        f"{MAX_CELL // 1024} KiB a cell may hold; shorten it."
+    )
+    return ["" if i in big else c for i, c in enumerate(cells)], problem
 
 
 def _fsync_dir(path: Path) -> None:
