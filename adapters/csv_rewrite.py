@@ -7,7 +7,7 @@ normalised names, the key column) is worked out once per rewrite, not once per r
 from __future__ import annotations
 
 import csv
-import os
+import io
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from operator import attrgetter
@@ -82,7 +82,8 @@ class Rewrite:
         kix, size, width = self.kix, self.size, self.width
         written, write = report.written, out.write
         # failpoints.hit reads the environment at each call: look once, then hit per row
-        hit = failpoints.hit if os.environ.get("REVOX_SYNC_FAILPOINT") else None
+        hit = failpoints.hit if failpoints.armed() else None
+        cr_unsafe = "\r" not in term  # csv quotes a lone CR only when lines end in CRLF
         # strict: a stray quote is an error, not every following row eaten into one cell
         reader = csv.reader(_recorded(f, buf), delimiter=delim, strict=True)
         for line, cells in enumerate(reader, start=2):
@@ -111,7 +112,10 @@ class Rewrite:
                 cells += [""] * (size - n)
             for col, value in upd.values.items():
                 cells[at[col]] = "'" + value if escape and value[:1] in FORMULA_START else value
-            writer.writerow(cells)
+            if cr_unsafe and "\r" in "".join(cells):
+                write(_quoting_cr(cells, delim, term))
+            else:
+                writer.writerow(cells)
             written.add(upd.key)
             if hit is not None:
                 hit("mid_csv_write")
@@ -124,3 +128,13 @@ class Rewrite:
             if (cells[i].strip() if i < n else "") != want.strip():
                 return False
         return True
+
+
+def _quoting_cr(cells: list[str], delim: str, term: str) -> str:
+    """One record with a carriage return in a cell, in a file whose lines end in ``term``
+    (LF): the csv module quotes a CR only when its own line ending has one, and an
+    unquoted CR splits the record in two when the file is read again. So the record is
+    written with CRLF, which quotes it, and given back its file's line ending."""
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delim, lineterminator="\r\n").writerow(cells)
+    return buf.getvalue()[:-2] + term

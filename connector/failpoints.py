@@ -12,6 +12,11 @@ import signal
 _seen: dict[str, int] = {}
 
 
+def armed() -> bool:
+    """Whether a crash point is set: a hot loop looks once, then calls hit() per item."""
+    return bool(os.environ.get("REVOX_SYNC_FAILPOINT"))
+
+
 def hit(name: str) -> None:
     spec = os.environ.get("REVOX_SYNC_FAILPOINT")
     if not spec:

@@ -88,8 +88,19 @@ def test_tab_delimiter_is_guessed_and_kept(tmp_path: Path) -> None:
 def test_formulas_written_as_is_when_escaping_is_off(tmp_path: Path) -> None:
     src = _source(tmp_path, "Name,Revox ID\nAnn,k1\n", escape_formulas=False)
     src.write_back([RowUpdate("k1", {"A": "=1", "B": "@x", "C": "-1", "D": "+1", "E": "a\rb"})])
-    # the csv module quotes a lone CR only when lines end in CRLF: pinned as it is today
-    assert _written(tmp_path) == b"Name,Revox ID,A,B,C,D,E\nAnn,k1,=1,@x,-1,+1,a\rb\n"
+    # a cell with a CR is quoted (the csv module alone quotes it only when lines end in CRLF)
+    assert _written(tmp_path) == b'Name,Revox ID,A,B,C,D,E\nAnn,k1,=1,@x,-1,+1,"a\rb"\n'
+
+
+def test_a_carriage_return_in_a_cell_stays_in_its_row(tmp_path: Path) -> None:
+    """A summary with a lone CR, in a file whose lines end in LF: read back as one row."""
+    src = _source(tmp_path, 'Name,Revox ID,Note\nAnn,k1,"was\rhere"\nBob,k2,x\n')
+    src.write_back([RowUpdate("k1", {"Summary": "one\rtwo"}), RowUpdate("k2", {"Summary": "ok"})])
+    rows = list(_source(tmp_path, _written(tmp_path).decode()).read_rows())
+    assert [(r.key, r.values["Note"], r.values["Summary"]) for r in rows] == [
+        ("k1", "was\rhere", "one\rtwo"),
+        ("k2", "x", "ok"),
+    ]
 
 
 def test_keys_by_line_only_where_the_row_read_is_still_there(tmp_path: Path) -> None:

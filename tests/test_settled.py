@@ -76,8 +76,7 @@ def test_a_failed_write_drops_what_the_step_changed(tmp_path: Path) -> None:
     s = _store(tmp_path)
     s.settled_rows()
     s.rows.put("c", {"state": "done"})
-    with pytest.raises(StateError):
-        with s._guard("writing"):
-            s._conn.execute("INSERT INTO no_such_table VALUES (1)")
+    with pytest.raises(StateError), s._guard("writing"):
+        s._conn.execute("INSERT INTO no_such_table VALUES (1)")
     assert s.settled_rows() == {"a": "done", "b": "queued", "d": "submitted"}
     s.close()
