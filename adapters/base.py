@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
 def norm(header: str) -> str:
@@ -44,9 +44,9 @@ def header_text(headers: Sequence[str]) -> list[str]:
     return cut[:SHOWN_HEADERS] + ([f"... {more} more"] if more > 0 else [])
 
 
-@dataclass(frozen=True)
-class Row:
-    """One row as the user sees it.
+class Row(NamedTuple):
+    """One row as the user sees it (a named tuple: immutable, and made several times
+    faster than a frozen dataclass; a source makes one per row per tick).
 
     key: the stable key (record Id, or the key column's text); None when the
     key cell is still empty. line: 1-based position in the source (header = 1)
