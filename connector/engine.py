@@ -33,6 +33,7 @@ from connector.progress import EVERY, ProgressHook
 from connector.records import PhoneRecord, RowRecord
 from connector.results import rejected_values, shows_no_submission
 from connector.revox import Generation, RevoxClient
+from connector.spill import Spill
 from connector.state import StateStore
 from connector.summary import TickSummary
 
@@ -118,14 +119,15 @@ class Engine:
         self.journal.launcher.new_tick()
         if not dry_run:
             self.journal.reconcile(s)
-        news, keyless = self._read(s, dry_run)
-        if dry_run:
-            s.new = len(news) + sum(1 for c in keyless if c.contact)
-            return s
-        if keyless:
-            news += self._assign_keys(keyless, s)
-        if self._sending:
-            self._submit(news, s)
+        with Spill() as news:
+            keyless = self._read(news, s, dry_run)
+            if dry_run:
+                s.new = len(news) + sum(1 for c in keyless if c.contact)
+                return s
+            for c in self._assign_keys(keyless, s) if keyless else []:
+                news.add(c)
+            if self._sending:
+                self._submit_read(news, s)
         if self.control.active:
             self.control.apply(s)
             again = self._screen(self.control.requeue(self.resolved, s), s)
@@ -153,13 +155,38 @@ class Engine:
         s.new += len(news)
         self._sending = self.journal.submit(news, s)
 
-    def _read(self, s: TickSummary, dry_run: bool) -> tuple[list[Contact], list[Classified]]:
+    def _submit_read(self, news: Spill, s: TickSummary) -> None:
+        """Screen and submit the contacts left by the read, in batches of
+        campaign.max_contacts in read order, one page of them in memory at a time: the same
+        batches as screening them all at once. After a batch that could not be sent the
+        later pages are still screened and counted, only not sent (new again next tick)."""
+        size = self.m.campaign.max_contacts
+        ready: list[Contact] = []
+        sent = True
+        for page in news.pages():
+            page = self._screen(page, s)
+            if not self._sending:
+                return  # the phone history could not be read: nothing is sent this tick
+            s.new += len(page)
+            if sent:
+                ready += page
+                whole = len(ready) - len(ready) % size
+                if whole:
+                    sent = self.journal.submit(ready[:whole], s)
+                    ready = ready[whole:]
+        if sent and ready:
+            sent = self.journal.submit(ready, s)
+        self._sending = sent
+
+    def _read(self, news: Spill, s: TickSummary, dry_run: bool) -> list[Classified]:
         """Read and classify every row. Keyed new rows of a state that knows this source
         are submitted as the read goes, a batch as soon as campaign.max_contacts of them
-        are ready (memory holds one batch, not every new row). In a fresh state (first
-        tick, or a state lost) nothing is sent before the whole read has been checked for
-        rows an earlier state submitted; keyless rows wait for their keys (one write)."""
-        news: list[Contact] = []
+        are ready (memory holds one batch, not every new row); ``news`` gets the last,
+        partial batch. In a fresh state (first tick, or a state lost) nothing is sent
+        before the whole read has been checked for rows an earlier state submitted: every
+        new contact waits in ``news`` (spilled to disk beyond a page). Keyless rows wait
+        for their keys (one write); they are returned."""
+        batch: list[Contact] = []  # a state that knows the source: the batch being filled
         self._sending = True
         keyless: list[Classified] = []
         writes: dict[str, dict[str, str]] = {}
@@ -205,12 +232,17 @@ class Engine:
                 if key is None:
                     keyless.append(self._slim(c))  # kept until keys are stored
                 elif self._sending and not self._refused_before(c.record, c.contact):
-                    news.append(c.contact)  # (after a batch failed: new again next tick)
-                    if early and len(news) >= size:
-                        self._submit(news, s)
-                        news = []
+                    if not early:  # (after a batch failed: new again next tick)
+                        news.add(c.contact)
+                    else:
+                        batch.append(c.contact)
+                        if len(batch) >= size:
+                            self._submit(batch, s)
+                            batch = []
         if progress is not None:
             progress("read", s.read)
+        for contact in batch:
+            news.add(contact)
         if orphans and fresh:
             raise ConfigError(
                 f"team {self.m.team}: the state has no record of {len(orphans)} row(s) that the "
@@ -233,7 +265,7 @@ class Engine:
             if fresh:  # checked: from now on an unknown keyed row is one we keyed ourselves
                 self.state.set_meta("source_checked", self.clock().isoformat())
             self.state.commit()
-        return news, keyless
+        return keyless
 
     def _slim(self, c: Classified) -> Classified:
         """A keyless row as _assign_keys needs it: its line and phone cell, not every cell."""
