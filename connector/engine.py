@@ -14,11 +14,11 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import chain
+from typing import NamedTuple
 
-from adapters.base import CallLogger, Row, RowUpdate, Source, norm
+from adapters.base import CallLogger, RowUpdate, Source, norm
 from connector.callbacks import ResultHook, elsewhere
 from connector.classify import DUPLICATE_KEY, Classified, classify
 from connector.config import LoadedMapping
@@ -40,6 +40,18 @@ from connector.summary import TickSummary
 __all__ = ["Engine", "TickSummary"]
 log = logging.getLogger(__name__)
 GENERATED_KEY = re.compile(r"rx[0-9a-f]{10}")  # what new_key makes (a fresh state spots it)
+
+
+class Keyless(NamedTuple):
+    """A keyless row kept until its key is stored: its line and phone cell (the key goes
+    only into a row that still shows it), not every cell; a tuple, not a Classified and
+    a Row (a first tick of a file or sheet keeps one for every row)."""
+
+    line: int
+    phone: str
+    cells: str | None
+    contact: Contact | None
+    rejection: Rejection | None
 
 
 class Engine:
@@ -178,7 +190,7 @@ class Engine:
             sent = self.journal.submit(ready, s)
         self._sending = sent
 
-    def _read(self, news: Spill, s: TickSummary, dry_run: bool) -> list[Classified]:
+    def _read(self, news: Spill, s: TickSummary, dry_run: bool) -> list[Keyless]:
         """Read and classify every row. Keyed new rows of a state that knows this source
         are submitted as the read goes, a batch as soon as campaign.max_contacts of them
         are ready (memory holds one batch, not every new row); ``news`` gets the last,
@@ -188,7 +200,7 @@ class Engine:
         for their keys (one write); they are returned."""
         batch: list[Contact] = []  # a state that knows the source: the batch being filled
         self._sending = True
-        keyless: list[Classified] = []
+        keyless: list[Keyless] = []
         writes: dict[str, dict[str, str]] = {}
         fresh = self._fresh()
         early = not fresh and not dry_run
@@ -221,7 +233,7 @@ class Engine:
             elif c.status == "rejected" and c.rejection is not None:
                 s.rejected += 1
                 if key is None:
-                    keyless.append(self._slim(c))  # kept until keys are stored
+                    keyless.append(self._keyless(c))  # kept until keys are stored
                 elif c.rejection.reason == DUPLICATE_KEY:
                     # a copied row: results go to the first row with the key only
                     msg = f"line {c.row.line}: {c.rejection.message}"
@@ -230,7 +242,7 @@ class Engine:
                     rejected.append((key, c.rejection, c.record, c.cells))
             elif c.status == "new" and c.contact is not None:
                 if key is None:
-                    keyless.append(self._slim(c))  # kept until keys are stored
+                    keyless.append(self._keyless(c))  # kept until keys are stored
                 elif self._sending and not self._refused_before(c.record, c.contact):
                     if not early:  # (after a batch failed: new again next tick)
                         news.add(c.contact)
@@ -267,11 +279,10 @@ class Engine:
             self.state.commit()
         return keyless
 
-    def _slim(self, c: Classified) -> Classified:
+    def _keyless(self, c: Classified) -> Keyless:
         """A keyless row as _assign_keys needs it: its line and phone cell, not every cell."""
-        phone = self.phone_header
-        row = Row(None, {phone: c.row.values.get(phone, "")}, c.row.line, c.row.problem)
-        return replace(c, row=row)
+        phone = c.row.values.get(self.phone_header, "")
+        return Keyless(c.row.line, phone, c.cells, c.contact, c.rejection)
 
     def _screen(self, news: list[Contact], s: TickSummary) -> list[Contact]:
         """Drop the numbers Revox's phone history marks do-not-contact (current API)."""
@@ -375,7 +386,7 @@ class Engine:
         self.state.rows.put(key, record)
         writes[key] = rejected_values(self.m.write_back, rej)
 
-    def _assign_keys(self, keyless: list[Classified], s: TickSummary) -> list[Contact]:
+    def _assign_keys(self, keyless: list[Keyless], s: TickSummary) -> list[Contact]:
         """Store a fresh key in each keyless row; a row is submitted only once its key is stored."""
         col = self.source.key_column
         if col is None:
@@ -388,8 +399,8 @@ class Engine:
             if c.rejection is not None:
                 cells.update(rejected_values(self.m.write_back, c.rejection))
             # the key goes only into the row read at that line, not one moved into its place
-            expect = {self.phone_header: c.row.values.get(self.phone_header, "")}
-            updates.append(RowUpdate(k, ordered(rank, cells), c.row.line, expect))
+            expect = {self.phone_header: c.phone}
+            updates.append(RowUpdate(k, ordered(rank, cells), c.line, expect))
         try:
             report = self.source.write_back(updates)
         except RetryableError as exc:
