@@ -14,11 +14,11 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import chain
+from typing import NamedTuple
 
-from adapters.base import CallLogger, Row, RowUpdate, Source, norm
+from adapters.base import CallLogger, RowUpdate, Source, norm
 from connector.callbacks import ResultHook, elsewhere
 from connector.classify import DUPLICATE_KEY, Classified, classify
 from connector.config import LoadedMapping
@@ -33,12 +33,25 @@ from connector.progress import EVERY, ProgressHook
 from connector.records import PhoneRecord, RowRecord
 from connector.results import rejected_values, shows_no_submission
 from connector.revox import Generation, RevoxClient
+from connector.spill import Spill
 from connector.state import StateStore
 from connector.summary import TickSummary
 
 __all__ = ["Engine", "TickSummary"]
 log = logging.getLogger(__name__)
 GENERATED_KEY = re.compile(r"rx[0-9a-f]{10}")  # what new_key makes (a fresh state spots it)
+
+
+class Keyless(NamedTuple):
+    """A keyless row kept until its key is stored: its line and phone cell (the key goes
+    only into a row that still shows it), not every cell; a tuple, not a Classified and
+    a Row (a first tick of a file or sheet keeps one for every row)."""
+
+    line: int
+    phone: str
+    cells: str | None
+    contact: Contact | None
+    rejection: Rejection | None
 
 
 class Engine:
@@ -118,14 +131,15 @@ class Engine:
         self.journal.launcher.new_tick()
         if not dry_run:
             self.journal.reconcile(s)
-        news, keyless = self._read(s, dry_run)
-        if dry_run:
-            s.new = len(news) + sum(1 for c in keyless if c.contact)
-            return s
-        if keyless:
-            news += self._assign_keys(keyless, s)
-        if self._sending:
-            self._submit(news, s)
+        with Spill() as news:
+            keyless = self._read(news, s, dry_run)
+            if dry_run:
+                s.new = len(news) + sum(1 for c in keyless if c.contact)
+                return s
+            for c in self._assign_keys(keyless, s) if keyless else []:
+                news.add(c)
+            if self._sending:
+                self._submit_read(news, s)
         if self.control.active:
             self.control.apply(s)
             again = self._screen(self.control.requeue(self.resolved, s), s)
@@ -153,15 +167,40 @@ class Engine:
         s.new += len(news)
         self._sending = self.journal.submit(news, s)
 
-    def _read(self, s: TickSummary, dry_run: bool) -> tuple[list[Contact], list[Classified]]:
+    def _submit_read(self, news: Spill, s: TickSummary) -> None:
+        """Screen and submit the contacts left by the read, in batches of
+        campaign.max_contacts in read order, one page of them in memory at a time: the same
+        batches as screening them all at once. After a batch that could not be sent the
+        later pages are still screened and counted, only not sent (new again next tick)."""
+        size = self.m.campaign.max_contacts
+        ready: list[Contact] = []
+        sent = True
+        for page in news.pages():
+            page = self._screen(page, s)
+            if not self._sending:
+                return  # the phone history could not be read: nothing is sent this tick
+            s.new += len(page)
+            if sent:
+                ready += page
+                whole = len(ready) - len(ready) % size
+                if whole:
+                    sent = self.journal.submit(ready[:whole], s)
+                    ready = ready[whole:]
+        if sent and ready:
+            sent = self.journal.submit(ready, s)
+        self._sending = sent
+
+    def _read(self, news: Spill, s: TickSummary, dry_run: bool) -> list[Keyless]:
         """Read and classify every row. Keyed new rows of a state that knows this source
         are submitted as the read goes, a batch as soon as campaign.max_contacts of them
-        are ready (memory holds one batch, not every new row). In a fresh state (first
-        tick, or a state lost) nothing is sent before the whole read has been checked for
-        rows an earlier state submitted; keyless rows wait for their keys (one write)."""
-        news: list[Contact] = []
+        are ready (memory holds one batch, not every new row); ``news`` gets the last,
+        partial batch. In a fresh state (first tick, or a state lost) nothing is sent
+        before the whole read has been checked for rows an earlier state submitted: every
+        new contact waits in ``news`` (spilled to disk beyond a page). Keyless rows wait
+        for their keys (one write); they are returned."""
+        batch: list[Contact] = []  # a state that knows the source: the batch being filled
         self._sending = True
-        keyless: list[Classified] = []
+        keyless: list[Keyless] = []
         writes: dict[str, dict[str, str]] = {}
         fresh = self._fresh()
         early = not fresh and not dry_run
@@ -194,7 +233,7 @@ class Engine:
             elif c.status == "rejected" and c.rejection is not None:
                 s.rejected += 1
                 if key is None:
-                    keyless.append(self._slim(c))  # kept until keys are stored
+                    keyless.append(self._keyless(c))  # kept until keys are stored
                 elif c.rejection.reason == DUPLICATE_KEY:
                     # a copied row: results go to the first row with the key only
                     msg = f"line {c.row.line}: {c.rejection.message}"
@@ -203,14 +242,19 @@ class Engine:
                     rejected.append((key, c.rejection, c.record, c.cells))
             elif c.status == "new" and c.contact is not None:
                 if key is None:
-                    keyless.append(self._slim(c))  # kept until keys are stored
+                    keyless.append(self._keyless(c))  # kept until keys are stored
                 elif self._sending and not self._refused_before(c.record, c.contact):
-                    news.append(c.contact)  # (after a batch failed: new again next tick)
-                    if early and len(news) >= size:
-                        self._submit(news, s)
-                        news = []
+                    if not early:  # (after a batch failed: new again next tick)
+                        news.add(c.contact)
+                    else:
+                        batch.append(c.contact)
+                        if len(batch) >= size:
+                            self._submit(batch, s)
+                            batch = []
         if progress is not None:
             progress("read", s.read)
+        for contact in batch:
+            news.add(contact)
         if orphans and fresh:
             raise ConfigError(
                 f"team {self.m.team}: the state has no record of {len(orphans)} row(s) that the "
@@ -233,13 +277,12 @@ class Engine:
             if fresh:  # checked: from now on an unknown keyed row is one we keyed ourselves
                 self.state.set_meta("source_checked", self.clock().isoformat())
             self.state.commit()
-        return news, keyless
+        return keyless
 
-    def _slim(self, c: Classified) -> Classified:
+    def _keyless(self, c: Classified) -> Keyless:
         """A keyless row as _assign_keys needs it: its line and phone cell, not every cell."""
-        phone = self.phone_header
-        row = Row(None, {phone: c.row.values.get(phone, "")}, c.row.line, c.row.problem)
-        return replace(c, row=row)
+        phone = c.row.values.get(self.phone_header, "")
+        return Keyless(c.row.line, phone, c.cells, c.contact, c.rejection)
 
     def _screen(self, news: list[Contact], s: TickSummary) -> list[Contact]:
         """Drop the numbers Revox's phone history marks do-not-contact (current API)."""
@@ -343,7 +386,7 @@ class Engine:
         self.state.rows.put(key, record)
         writes[key] = rejected_values(self.m.write_back, rej)
 
-    def _assign_keys(self, keyless: list[Classified], s: TickSummary) -> list[Contact]:
+    def _assign_keys(self, keyless: list[Keyless], s: TickSummary) -> list[Contact]:
         """Store a fresh key in each keyless row; a row is submitted only once its key is stored."""
         col = self.source.key_column
         if col is None:
@@ -356,8 +399,8 @@ class Engine:
             if c.rejection is not None:
                 cells.update(rejected_values(self.m.write_back, c.rejection))
             # the key goes only into the row read at that line, not one moved into its place
-            expect = {self.phone_header: c.row.values.get(self.phone_header, "")}
-            updates.append(RowUpdate(k, ordered(rank, cells), c.row.line, expect))
+            expect = {self.phone_header: c.phone}
+            updates.append(RowUpdate(k, ordered(rank, cells), c.line, expect))
         try:
             report = self.source.write_back(updates)
         except RetryableError as exc:
