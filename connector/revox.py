@@ -41,6 +41,7 @@ __all__ = [
     "CampaignList",
     "CampaignRow",
     "Generation",
+    "KnownPage",
     "NotSentError",
     "PhoneHistoryEntry",
     "RevoxClient",
