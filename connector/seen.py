@@ -62,13 +62,16 @@ class Seen:
         digest = h.hexdigest()[:32]
         self._last = (body, digest)
         where = self._old.get(digest)
-        if not isinstance(where, str):
-            return None
-        start, count, total, entries = where.split(" ")
+        parts = where.split(" ") if isinstance(where, str) else []
+        if len(parts) != 4 or not all(p.isdigit() for p in parts[:2]):
+            return None  # not a page kept by ``record``: read it
+        start, count, total, entries = parts
         first, n = int(start), int(count)
         if first + n > len(self.rows) or self._digest(first, n) != entries:
             return None
-        self.pages[digest] = where
+        if total != "-" and not total.isdigit():
+            return None
+        self.pages[digest] = " ".join(parts)
         self._finals[digest] = sum(e.endswith("!") for e in self.rows[first : first + n])
         return n, None if total == "-" else int(total)
 

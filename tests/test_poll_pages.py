@@ -129,3 +129,11 @@ def test_a_page_whose_rows_would_not_all_be_skipped_is_not_kept(rows: Any) -> No
             seen.rows[index] = d
     seen.record(PageRead(seen.digest(RowsPage(b"body", [], None)), None, rows))
     assert seen.pages == {}
+
+
+@pytest.mark.parametrize("kept", ["0 3", "x 3 9 abc", "0 3 -1 abc", 7, ["0", "3"]])
+def test_a_page_kept_in_an_unknown_form_is_read(kept: object) -> None:
+    seen = Seen(TAG, None, None, 6)
+    seen.known(b"body")
+    digest = seen.digest(RowsPage(b"body", [], None))
+    assert Seen(TAG, None, {digest: kept}, 6).known(b"body") is None
