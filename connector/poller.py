@@ -6,10 +6,11 @@ poll costs one GET; its rows are read (paged) only when something moved.
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from typing import Any, cast
-
-import orjson
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import cast
 
 from adapters.base import CallLog
 from connector import failpoints
@@ -18,12 +19,11 @@ from connector.config import Mapping
 from connector.errors import NotFoundError, RetryableError
 from connector.journal import Journal, digest
 from connector.records import CallLogRecord, CampaignRecord, RowRecord
-from connector.results import call_result, end_rows
+from connector.results import ResultCells, end_rows
 from connector.revox import BadAnswerError, CampaignRow, RevoxClient
+from connector.seen import PRINT, PageRead, Seen
 from connector.state import StateStore
 from connector.summary import TickSummary
-
-_PRINT = 16  # hex characters of a row's digest in a campaign's `seen`
 
 
 class Poller:
@@ -36,6 +36,10 @@ class Poller:
         self._tag: bytes | None = None
 
     def poll(self, s: TickSummary) -> None:
+        with paused_gc():
+            self._poll(s)
+
+    def _poll(self, s: TickSummary) -> None:
         # one open campaign's record at a time (each holds every key of its batch)
         for cid, st in self.state.campaigns.states():
             crec = self.state.campaigns.get(cid) if st == "open" else None
@@ -64,39 +68,49 @@ class Poller:
             return
         keys: list[str] = crec["keys"]
         ending = camp.status == "completed" or camp.is_cancelled
-        # Rows whose answer is byte for byte what an earlier poll of this campaign fully
-        # handled are skipped (no validation, no state read): `seen` keeps, per row index,
-        # a digest of that answer ("!" when its call was final, so it still counts). Not
-        # for a team with control/callbacks (its cells also depend on the row's own
-        # state), nor for an ending campaign (_never_called needs every row).
+        # What an earlier poll of this campaign fully handled (seen.py) is skipped: a page
+        # or a row read again byte for byte. Not for a team with control/callbacks (its
+        # cells also depend on the row's own state), nor for an ending campaign
+        # (_never_called needs every row).
         skip = self.hook is None or not self.hook.active
-        old_seen = crec.get("seen")
-        seen: list[str] = (
-            old_seen if isinstance(old_seen, list) and len(old_seen) == len(keys) else []
-        ) or [""] * len(keys)
+        memo = Seen(self._key(), crec.get("seen"), crec.get("pages"), len(keys))
+        seen = memo.rows
         finals = 0
         rows: list[CampaignRow] = []
         prints: dict[int, str] = {}
-        for raw in self.revox.campaign_rows_raw(cid):
-            index = raw.get("row_index") if isinstance(raw, dict) else None
-            d = ""
-            if skip and type(index) is int and 0 <= index < len(keys):
-                d = self._print(raw)
-                if d and not ending and seen[index][:_PRINT] == d:
-                    finals += seen[index].endswith("!")
-                    continue
-            r = self.revox.parse_row(raw)
-            if 0 <= r.row_index < len(keys):
-                rows.append(r)
-                if d:
-                    prints[r.row_index] = d
+        handled: list[PageRead] = []  # the pages decoded, to remember (seen.py)
+        for page in self.revox.campaign_row_pages(cid, memo.known if skip and not ending else None):
+            page_print = memo.digest(page)
+            if page.rows is None:
+                finals += memo.finals(page_print)
+                continue
+            read = PageRead(page_print, page.total)
+            handled.append(read)
+            for raw in page.rows:
+                index = raw.get("row_index") if isinstance(raw, dict) else None
+                d = ""
+                if skip and type(index) is int and 0 <= index < len(keys):
+                    d = memo.row(raw)
+                    read.rows.append((index, d))
+                    if d and not ending and seen[index][:PRINT] == d:
+                        finals += seen[index].endswith("!")
+                        continue
+                else:
+                    read.rows.append((None, d))
+                r = self.revox.parse_row(raw)
+                if 0 <= r.row_index < len(keys):
+                    rows.append(r)
+                    if d:
+                        prints[r.row_index] = d
         known = self.state.rows.get_many(keys[r.row_index] for r in rows if keys[r.row_index])
         writes: dict[str, dict[str, str]] = {}
         ended: dict[str, str] = {}  # phone -> row key of calls that ended this poll
         changed: list[tuple[str, RowRecord]] = []  # row records to store, in one statement
+        cells = ResultCells(self.m.write_back)
+        digests: dict[tuple[tuple[str, str], ...], str] = {}
         for r in rows:
             key = keys[r.row_index]
-            res = call_result(self.m.write_back, r, cid)
+            res = cells.of(r, cid)
             if r.row_index in prints:  # handled in this step: skipped while unchanged
                 final = res is not None and res.final
                 seen[r.row_index] = prints[r.row_index] + ("!" if final else "")
@@ -111,7 +125,8 @@ class Poller:
                 continue
             before = dict(rec)
             values = res.values if self.hook is None else self.hook.values(key, rec, res, r)
-            values_digest = digest(values)
+            same = tuple(values.items())  # many rows share their cells (queued calls)
+            values_digest = digests.get(same) or digests.setdefault(same, digest(values))
             if rec.get("result") != values_digest:
                 writes[key] = values
                 rec["result"] = values_digest
@@ -144,22 +159,22 @@ class Poller:
         self.state.queue_writes(writes)
         failpoints.hit("mid_poll")
         crec["sig"] = sig
-        if prints or old_seen is not None:
+        if prints or crec.get("seen") is not None:
             crec["seen"] = seen
+        for read in handled:
+            memo.record(read)
+        if memo.pages or crec.get("pages") is not None:
+            crec["pages"] = memo.pages
         if finals >= len(keys):
             crec["state"] = "final"
         self.state.campaigns.put(cid, crec)
         self.state.commit()
 
-    def _print(self, raw: dict[str, Any]) -> str:
-        """A digest of one row as read, keyed by what shapes its cells (write_back)."""
+    def _key(self) -> bytes:
+        """What shapes a row's cells (write_back), to key the digests of what was read."""
         if self._tag is None:
             self._tag = hashlib.blake2b(self.m.write_back.model_dump_json().encode()).digest()
-        try:
-            text = orjson.dumps(raw)  # keys as sent: a reordered answer is only re-checked
-        except TypeError:  # an integer beyond 64 bits: never skipped
-            return ""
-        return hashlib.blake2b(text, digest_size=8, key=self._tag[:32]).hexdigest()
+        return self._tag
 
     def _opt_outs(
         self, ended: dict[str, str], writes: dict[str, dict[str, str]], s: TickSummary
@@ -211,6 +226,20 @@ class Poller:
         crec["state"] = "deleted"
         self.state.campaigns.put(cid, crec)
         self.state.commit()
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile: a poll decodes pages of thousands of JSON
+    containers that live a few milliseconds, free of cycles (reference counting frees
+    them); each collection the allocations trigger would scan the whole heap for none."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _moved_on(rec: RowRecord, crec: CampaignRecord) -> bool:

@@ -58,43 +58,52 @@ class CallResult:
     duration_seconds: int | None = None
 
 
-def call_result(wb: WriteBack, row: CampaignRow, campaign_id: str) -> CallResult | None:
-    """The cells for one campaign row, or None while no call exists yet."""
-    call = row.call
-    if call is None:
-        return None
-    att = call.last_call_attempt
-    errored = call.status == "errored"
-    results = {
-        "status": call.status,
-        "campaign": campaign_id,
-        "outcome": call.outcome or "",
-        "summary": call.outcome_summary or "",
-        "result": (att.result or att.dial_error or "") if att else "",
-        "attempts": str(call.calls_count),
-        "last_call_at": (att.ended_at or att.started_at or "") if att else "",
-        "recording_url": (att.recording_url or "") if att else "",
-        "error": ((att.dial_error or att.end_reason or "errored") if att else "errored")
-        if errored
-        else "",
-        "call_id": call.id,
-        "do_not_call": "yes" if call.outcome in DNC_OUTCOMES else "",
-    }
-    values = _pick(wb, results)
-    extracted = (att.structured_output if att else None) or {}
-    for name, col in wb.structured_output.items():
-        v = extracted.get(name)
-        values[col] = "" if v is None else v if isinstance(v, str) else json.dumps(v)
-    return CallResult(
-        values=values,
-        final=call.final,
-        do_not_call=call.outcome in DNC_OUTCOMES,
-        call_id=call.id,
-        outcome=call.outcome,
-        summary=call.outcome_summary or "",
-        ended_at=att.ended_at if att else None,
-        duration_seconds=_seconds(att.answered_at or att.started_at, att.ended_at) if att else None,
-    )
+class ResultCells:
+    """The cells of call results for one mapping's write_back (its targets read once)."""
+
+    def __init__(self, wb: WriteBack) -> None:
+        self._targets = list(wb.targets().items())
+        self._structured = list(wb.structured_output.items())
+
+    def of(self, row: CampaignRow, campaign_id: str) -> CallResult | None:
+        """The cells for one campaign row, or None while no call exists yet."""
+        call = row.call
+        if call is None:
+            return None
+        att = call.last_call_attempt
+        errored = call.status == "errored"
+        results = {
+            "status": call.status,
+            "campaign": campaign_id,
+            "outcome": call.outcome or "",
+            "summary": call.outcome_summary or "",
+            "result": (att.result or att.dial_error or "") if att else "",
+            "attempts": str(call.calls_count),
+            "last_call_at": (att.ended_at or att.started_at or "") if att else "",
+            "recording_url": (att.recording_url or "") if att else "",
+            "error": ((att.dial_error or att.end_reason or "errored") if att else "errored")
+            if errored
+            else "",
+            "call_id": call.id,
+            "do_not_call": "yes" if call.outcome in DNC_OUTCOMES else "",
+        }
+        values = {col: results[name] for name, col in self._targets if name in results}
+        extracted = (att.structured_output if att else None) or {}
+        for name, col in self._structured:
+            v = extracted.get(name)
+            values[col] = "" if v is None else v if isinstance(v, str) else json.dumps(v)
+        return CallResult(
+            values=values,
+            final=call.final,
+            do_not_call=call.outcome in DNC_OUTCOMES,
+            call_id=call.id,
+            outcome=call.outcome,
+            summary=call.outcome_summary or "",
+            ended_at=att.ended_at if att else None,
+            duration_seconds=_seconds(att.answered_at or att.started_at, att.ended_at)
+            if att
+            else None,
+        )
 
 
 def _seconds(start: str | None, end: str | None) -> int | None:

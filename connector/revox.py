@@ -1,33 +1,25 @@
 """A small httpx client for the Revox endpoints the connector uses.
 
-Reads are retried with backoff on 429/5xx/timeouts, honouring Retry-After. A 429 on any
-POST is waited out and re-sent (nothing was applied). The one non-idempotent call,
-POST /campaigns, is otherwise never retried here: a 5xx, a timeout or a dropped
-connection after the request was sent raises AmbiguousError, and the journal reconciles
-by campaign name before anything is sent again. Which body each API generation takes is
-``generations.py``'s business; the answer models are in ``revox_models.py``.
+Retries and error families are ``revox_http.py``'s. The one non-idempotent call,
+POST /campaigns, is never retried after it may have been sent: AmbiguousError, and the
+journal reconciles by campaign name before anything is sent again. Which body each API
+generation takes is ``generations.py``'s business; the answer models are in
+``revox_models.py``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
-import orjson
 from pydantic import BaseModel, ValidationError
 
-from connector.errors import (
-    AmbiguousError,
-    AuthError,
-    NotFoundError,
-    RejectedError,
-    TransientError,
-)
-from connector.redact import Redactor
-from connector.retry import RetryPolicy, retry_after
+from connector.errors import AmbiguousError, NotFoundError, TransientError
+from connector.revox_http import NotSentError, RevoxHttp, json_of
 from connector.revox_models import (
     FINAL_CALL_STATUSES,
     AuthStatus,
@@ -49,9 +41,12 @@ __all__ = [
     "CampaignList",
     "CampaignRow",
     "Generation",
+    "KnownPage",
+    "NotSentError",
     "PhoneHistoryEntry",
     "RevoxClient",
     "RowStats",
+    "RowsPage",
 ]
 DEFAULT_BASE_URL = "https://www.getrevox.com/api"
 
@@ -76,10 +71,6 @@ class BadAnswerError(TransientError):
     """An answer of the wrong shape: that object is skipped this tick, the others go on."""
 
 
-class NotSentError(TransientError):
-    """Nothing reached the server (connection refused, 429 until we gave up): safe to re-send."""
-
-
 @dataclass(frozen=True)
 class CampaignList:
     """Every campaign of the account; ``complete`` is False when part of it could not be read."""
@@ -88,33 +79,28 @@ class CampaignList:
     complete: bool
 
 
-def _raise_for(resp: httpx.Response, what: str, redactor: Redactor) -> None:
-    code = resp.status_code
-    if code < 300:
-        return
-    # a proxy or a server may echo the request headers: never show the key
-    body = redactor.redact(resp.text[:300].replace("\n", " "))
-    msg = f"Revox {what}: HTTP {code}: {body}"
-    if code in (401, 403):
-        auth = AuthError(f"{msg} (check REVOX_API_KEY)")
-        auth.status = code
-        raise auth
-    if code == 404:
-        gone = NotFoundError(msg)
-        gone.status = code
-        raise gone
-    if code == 429 or code >= 500:
-        raise TransientError(msg, retry_after=retry_after(resp.headers), status=code)
-    raise RejectedError(msg, status=code, body=resp.text)
+@dataclass(frozen=True)
+class RowsPage:
+    """One page of a campaign's rows as read: its answer's bytes, its rows (not validated)
+    or None when the caller knew the page (``campaign_row_pages``), and its `total`."""
+
+    body: bytes
+    rows: list[Any] | None
+    total: int | None
 
 
-def _json(resp: httpx.Response) -> Any:
-    """The answer's JSON (orjson: a rows page decodes 5x faster); an answer that is not
-    JSON raises the json module's ValueError, whose message the errors quote."""
-    try:
-        return orjson.loads(resp.content)
-    except orjson.JSONDecodeError:
-        return resp.json()
+# What a caller knows of a rows page it handled before, from the answer's bytes alone:
+# (how many rows it had, its `total`), or None to have it decoded.
+KnownPage = Callable[[bytes], "tuple[int, int | None] | None"]
+
+
+def _page(
+    resp: httpx.Response, known: KnownPage | None
+) -> tuple[bytes, Any, tuple[int, int | None] | None]:
+    """A rows page's bytes, and either what ``known`` says of them or their JSON."""
+    body = resp.content
+    hit = known(body) if known is not None else None
+    return body, None if hit is not None else json_of(resp), hit
 
 
 class RevoxClient:
@@ -132,77 +118,30 @@ class RevoxClient:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key}", "User-Agent": "revox-sync/0.1"},
+        self._http = RevoxHttp(
+            api_key,
+            base_url,
             timeout=timeout,
+            max_retries=max_retries,
+            max_backoff=max_backoff,
+            sleep=sleep,
             transport=transport,
         )
-        self._redactor = Redactor([api_key])
         self._page_size = rows_page_size
-        self._retry = RetryPolicy(
-            retries=max_retries, base=0.5, cap=max_backoff, retry_after_cap=max_backoff
-        )
-        self._sleep = sleep
-        self.requests = 0
+
+    @property
+    def requests(self) -> int:
+        """Requests sent so far, retries included."""
+        return self._http.requests
 
     def close(self) -> None:
         self._http.close()
 
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET with bounded retries (connector/retry.py): safe to repeat."""
-
-        def attempt() -> Any:
-            self.requests += 1
-            try:
-                resp = self._http.get(path, params=params)
-                _raise_for(resp, f"GET {path}", self._redactor)
-                return _json(resp)
-            except (httpx.TransportError, ValueError) as exc:
-                raise TransientError(f"Revox GET {path}: {type(exc).__name__}: {exc}") from exc
-
-        return self._retry.run(attempt, sleep=self._sleep)
+    def _get(self, path: str, params: dict[str, int] | None = None) -> Any:
+        return self._http.get(path, params)
 
     def _post(self, path: str, body: dict[str, Any] | None, *, idempotent: bool) -> Any:
-        """POST; only what never reached the server (refused connection, 429) is re-sent,
-        unless the request is idempotent. A create that may have landed is never re-sent."""
-        return self._retry.run(
-            lambda: self._post_once(path, body, idempotent=idempotent),
-            sleep=self._sleep,
-        )
-
-    def _post_once(self, path: str, body: dict[str, Any] | None, *, idempotent: bool) -> Any:
-        self.requests += 1
-        try:
-            resp = self._http.post(path, json=body) if body is not None else self._http.post(path)
-        except httpx.ConnectError as exc:  # nothing was sent
-            raise NotSentError(f"Revox POST {path}: cannot connect: {exc}") from exc
-        except httpx.TransportError as exc:
-            if idempotent:
-                raise TransientError(f"Revox POST {path}: {type(exc).__name__}: {exc}") from exc
-            raise AmbiguousError(
-                f"Revox POST {path}: {type(exc).__name__} after sending; "
-                "the request may have been applied"
-            ) from exc
-        if resp.status_code == 429:
-            raise NotSentError(
-                f"Revox POST {path}: HTTP 429 (rate limited; nothing was applied)",
-                retry_after=retry_after(resp.headers),
-                status=429,
-            )
-        if resp.status_code >= 500 and not idempotent:
-            raise AmbiguousError(
-                f"Revox POST {path}: HTTP {resp.status_code}; may have been applied"
-            )
-        _raise_for(resp, f"POST {path}", self._redactor)
-        try:
-            return _json(resp)
-        except ValueError as exc:
-            if idempotent:
-                raise TransientError(f"Revox POST {path}: answer is not JSON") from exc
-            raise AmbiguousError(
-                f"Revox POST {path}: answer is not JSON; may have applied"
-            ) from exc
+        return self._http.post(path, body, idempotent=idempotent)
 
     @staticmethod
     def _parse(model: type[M], data: Any, what: str) -> M:
@@ -270,26 +209,37 @@ class RevoxClient:
 
     def campaign_rows(self, campaign_id: str) -> list[CampaignRow]:
         """Every row of a campaign, following pages until `total` rows are read."""
-        return [self.parse_row(r) for r in self.campaign_rows_raw(campaign_id)]
+        return [
+            self.parse_row(r) for p in self.campaign_row_pages(campaign_id) for r in p.rows or []
+        ]
 
     def parse_row(self, raw: Any) -> CampaignRow:
-        """One row of ``campaign_rows_raw``, validated (BadAnswerError when malformed)."""
+        """One row of ``campaign_row_pages``, validated (BadAnswerError when malformed)."""
         return self._parse(CampaignRow, raw, "GET /campaigns/{id}/rows")
 
-    def campaign_rows_raw(self, campaign_id: str) -> list[Any]:
-        """Every row of a campaign as read (not validated), following pages until `total`
-        rows are read: the poller validates only the rows that changed."""
-        rows: list[Any] = []
-        page = 1
-        what = "GET /campaigns/{id}/rows"
+    def campaign_row_pages(
+        self, campaign_id: str, known: KnownPage | None = None
+    ) -> Iterator[RowsPage]:
+        """Every page of a campaign's rows as read (not validated), following pages until
+        `total` rows are read. A page whose bytes ``known`` recognises is not decoded: the
+        poller handles only the rows that changed."""
+        path, what = f"/campaigns/{campaign_id}/rows", "GET /campaigns/{id}/rows"
+
+        page, read_rows = 1, 0
         while True:
             params = {"page": page, "page_size": self._page_size}
-            data = self._get(f"/campaigns/{campaign_id}/rows", params=params)
-            batch = self._list(data, "rows", what)
-            rows += batch
-            total = data.get("total")
-            if not isinstance(total, int) or not batch or len(rows) >= total:
-                return rows
+            body, data, hit = self._http.get_with(path, params, partial(_page, known=known))
+            if hit is not None:
+                count, total = hit
+                yield RowsPage(body, None, total)
+            else:
+                batch = self._list(data, "rows", what)
+                given = data.get("total")
+                count, total = len(batch), int(given) if isinstance(given, int) else None
+                yield RowsPage(body, batch, total)
+            read_rows += count
+            if total is None or not count or read_rows >= total:
+                return
             page += 1
 
     def launch_calls(self, campaign_id: str, scheduled_at: str | None) -> int:
