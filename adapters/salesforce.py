@@ -75,6 +75,7 @@ class SalesforceSource:
     """Rows from Salesforce records; a ``SourcePlugin`` and a ``CallLogger``."""
 
     key_column: str | None = None  # keyed by its own record Ids
+    unique_keys = True  # an Id is on one record only: classify keeps no set of keys seen
     # the outbox calls write_back with at most this many rows (200 a request), each page
     # committed before the next is read: memory holds a page, not every pending cell
     write_page = 5000

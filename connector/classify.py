@@ -91,11 +91,15 @@ def classify(
     state: StateStore,
     dnc: DncStore | None = None,
     expired: Callable[[PhoneRecord], bool] | None = None,
+    *,
+    unique_keys: bool = False,
 ) -> Iterator[Classified]:
     """Map every row and check it against the team's state, the account's do-not-call list
     and the rows before it. ``expired``: whether a number's owner (p:) is too old to count
-    as a duplicate any more (contacts.dedupe)."""
-    seen_keys: set[str] = set()
+    as a duplicate any more (contacts.dedupe). ``unique_keys``: the source's keys cannot
+    repeat (Salesforce record Ids), so the keys seen are not kept (a million of them are
+    about 90 MB)."""
+    seen_keys: set[str] | None = None if unique_keys else set()
     seen_phones: dict[str, int] = {}
     fingerprint = fingerprinter(rm)
     settled = state.settled_rows()  # key -> state; only the other rows' records are read
@@ -111,7 +115,7 @@ def classify(
             key = row.key
             verdict: Classified | None = None
             cells: str | None = None
-            if key is not None and key in seen_keys:
+            if key is not None and seen_keys is not None and key in seen_keys:
                 msg = (
                     f"The key {key!r} is on more than one row; clear the key cell of the "
                     "copied row so it gets its own."
@@ -119,7 +123,8 @@ def classify(
                 rej = Rejection(key, row.line, row.values.get(rm.phone, ""), DUPLICATE_KEY, msg)
                 verdict = Classified(row, "rejected", rejection=rej)
             elif key is not None:
-                seen_keys.add(key)
+                if seen_keys is not None:
+                    seen_keys.add(key)
                 if (settled_as := settled.get(key)) is not None:
                     # only its state was read: control.look reads the rest when needed
                     verdict = Classified(row, "submitted", record={"state": settled_as})

@@ -107,7 +107,8 @@ class Engine:
         self.resolved = rm
         if first is not None:
             rows = chain([first], rows)
-        return classify(rm, rows, self.state, self.journal.dnc, self._expired)
+        unique = bool(getattr(self.source, "unique_keys", False))
+        return classify(rm, rows, self.state, self.journal.dnc, self._expired, unique_keys=unique)
 
     def _expired(self, owner: PhoneRecord) -> bool:
         """contacts.dedupe: a number submitted longer ago than `within` is free again."""

@@ -6,10 +6,7 @@ poll costs one GET; its rows are read (paged) only when something moved.
 
 from __future__ import annotations
 
-import gc
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import cast
 
 from adapters.base import CallLog
@@ -36,10 +33,6 @@ class Poller:
         self._tag: bytes | None = None
 
     def poll(self, s: TickSummary) -> None:
-        with paused_gc():
-            self._poll(s)
-
-    def _poll(self, s: TickSummary) -> None:
         # one open campaign's record at a time (each holds every key of its batch)
         for cid, st in self.state.campaigns.states():
             crec = self.state.campaigns.get(cid) if st == "open" else None
@@ -226,20 +219,6 @@ class Poller:
         crec["state"] = "deleted"
         self.state.campaigns.put(cid, crec)
         self.state.commit()
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """No cyclic garbage collection meanwhile: a poll decodes pages of thousands of JSON
-    containers that live a few milliseconds, free of cycles (reference counting frees
-    them); each collection the allocations trigger would scan the whole heap for none."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _moved_on(rec: RowRecord, crec: CampaignRecord) -> bool:

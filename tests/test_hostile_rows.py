@@ -489,3 +489,24 @@ def test_csv_path_is_a_directory_or_missing(tmp_path: Path) -> None:
         f"config error: {tmp_path / 't1.yaml'}:4: source.path: the CSV file "
         f"{tmp_path / 'leads.csv'} does not exist (check the path)\n"
     )
+
+
+def test_only_a_source_whose_keys_cannot_repeat_skips_the_copy_check(
+    team: Callable[..., Team],
+) -> None:
+    """Salesforce record Ids are unique (unique_keys): no set of keys is kept for them. A
+    source with a key column keeps it, or copied rows would be called."""
+    from adapters.csv_file import CsvSource
+    from adapters.salesforce import SalesforceSource
+
+    assert SalesforceSource.unique_keys is True
+    assert not getattr(CsvSource, "unique_keys", False)
+    t = team(csv_bytes([["Ann", fr(1)]]))
+    t.engine.tick()
+    rows = t.rows
+    _write(t.path, [*rows, dict(rows[0], Name="Copy of Ann", Phone=fr(2))])
+    reasons = [c.rejection.reason if c.rejection else c.status for c in t.engine.classified()]
+    assert reasons == ["submitted", "duplicate_key"]
+    t.engine.source.unique_keys = True  # type: ignore[attr-defined]
+    reasons = [c.rejection.reason if c.rejection else c.status for c in t.engine.classified()]
+    assert reasons == ["submitted", "submitted"]  # the flag reaches classify
