@@ -351,25 +351,25 @@ class StateStore:
         rec = self._get("p", e164)
         return None if rec is None else str(rec["key"])
 
-    def queue_write(self, key: str, values: dict[str, str], line: int | None = None) -> None:
-        """Add cells to a row's pending write-back (later values win per column)."""
-        rec = self._get("o", key) or {"values": {}, "line": None, "attempts": 0, "error": None}
-        rec["values"].update(values)
-        if line is not None:
-            rec["line"] = line
-        self._put("o", key, rec)
-
     def queue_writes(self, writes: dict[str, dict[str, str]]) -> None:
-        """queue_write for many rows with one read of their pending entries."""
+        """Add cells to rows' pending write-backs (later values win per column), in one
+        statement: SQLite merges the new cells into an entry already waiting (json_patch,
+        which keeps its other fields: line, attempts, error, parked), so the entries are
+        neither read nor decoded here."""
         if not writes:
             return
-        pending = self._get_many("o", writes)
-        out: list[tuple[str, Record]] = []
-        for key, values in writes.items():
-            rec = pending.get(key) or {"values": {}, "line": None, "attempts": 0, "error": None}
-            rec["values"].update(values)
-            out.append((key, rec))
-        self._put_many("o", out)
+        sql = (
+            f'INSERT INTO "{TABLE}" (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET '
+            "value = json_patch(value, json_object('values', "
+            "json(json_extract(excluded.value, '$.values'))))"
+        )
+        rows = [
+            (f"o:{key}", _encode({"values": values, "line": None, "attempts": 0, "error": None}))
+            for key, values in writes.items()
+        ]
+        with self._guard("writing"):
+            self._begin()
+            self._conn.executemany(sql, rows)
 
     def row_counts(self) -> dict[str, int]:
         return dict(Counter(st for _, st in self._states("r")))  # states read, not decoded

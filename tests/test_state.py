@@ -51,12 +51,31 @@ def test_scan_is_per_prefix_and_sees_own_writes(tmp_path: Path) -> None:
 
 def test_outbox_merges_cells(tmp_path: Path) -> None:
     with StateStore(tmp_path / "t.sqlite") as st:
-        st.queue_write("k1", {"Status": "submitted", "Campaign": "c1"}, line=4)
-        st.queue_write("k1", {"Status": "completed", "Outcome": "interested"})
+        st.queue_writes({"k1": {"Status": "submitted", "Campaign": "c1"}, "k2": {"S": "x"}})
+        waiting = st.outbox.get("k1")
+        assert waiting is not None
+        waiting.update(attempts=3, error="locked", parked="abc", line=4)
+        st.outbox.put("k1", waiting)  # an entry the source refused, kept
+        st.queue_writes({"k1": {"Status": "completed", "Outcome": 'say "hi"\n\u00e9'}})
         rec = st.outbox.get("k1")
         assert rec is not None
-        assert rec["values"] == {"Status": "completed", "Campaign": "c1", "Outcome": "interested"}
-        assert rec["line"] == 4
+        assert rec["values"] == {
+            "Status": "completed",
+            "Campaign": "c1",
+            "Outcome": 'say "hi"\n\u00e9',
+        }
+        assert (rec["line"], rec["attempts"], rec["error"], rec["parked"]) == (
+            4,
+            3,
+            "locked",
+            "abc",
+        )
+        assert st.outbox.get("k2") == {
+            "values": {"S": "x"},
+            "line": None,
+            "attempts": 0,
+            "error": None,
+        }
 
 
 def test_dnc_phone_index_and_counts(tmp_path: Path) -> None:
