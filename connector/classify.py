@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from itertools import islice
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import phonenumbers
 
@@ -75,8 +74,9 @@ def fingerprinter(rm: ResolvedMapping) -> Callable[[Row], str]:
     return fp
 
 
-@dataclass(frozen=True, slots=True)
-class Classified:
+class Classified(NamedTuple):
+    """What a tick does with one row (a named tuple: one is made per row per tick)."""
+
     row: Row
     status: Status
     contact: Contact | None = None

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from collections.abc import Mapping as MappingT
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import phonenumbers
 
@@ -37,17 +38,17 @@ REASONS = (
 TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
 
 
-@dataclass(frozen=True)
-class Contact:
+class Contact(NamedTuple):
+    """A row ready to be called (a named tuple: made per new row, spilled and read back)."""
+
     key: str
     line: int
     phone_input: str
     to_phone_number: str
-    prompt_variables: dict[str, str] = field(default_factory=dict)
+    prompt_variables: dict[str, str]
 
 
-@dataclass(frozen=True)
-class Rejection:
+class Rejection(NamedTuple):
     key: str | None
     line: int
     phone_input: str

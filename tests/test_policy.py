@@ -62,7 +62,7 @@ def test_another_teams_recent_call_is_named(tmp_path: Path) -> None:
             last_called_at=old, campaigns=[{"id": "c3", "name": theirs}]
         ),
     }
-    news = [Contact(f"k{i}", i, "", f"+3360000000{i}") for i in (1, 2, 3)]
+    news = [Contact(f"k{i}", i, "", f"+3360000000{i}", {}) for i in (1, 2, 3)]
     out = elsewhere(m, history, news, FRIDAY_17)
     assert list(out) == ["k1"]
     assert "Other team #1" in out["k1"].message and out["k1"].reason == "duplicate_phone"
