@@ -61,12 +61,19 @@ class DncStore:
         path = _path(state_dir, base_url, api_key)
         return cls(path, readonly=True) if path.exists() else None
 
-    def add(self, phone: str, team: str, source: str) -> None:
+    def add_many(self, stops: Iterable[tuple[str, str]], team: str) -> None:
+        """Add numbers (phone, what stopped it), committed at once in one transaction."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        self._db.execute(
-            "INSERT OR IGNORE INTO dnc (phone, team, source, at) VALUES (?, ?, ?, ?)",
-            (phone, team, source, now),
-        )
+        rows = [(phone, team, source, now) for phone, source in stops]
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO dnc (phone, team, source, at) VALUES (?, ?, ?, ?)", rows
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def which(self, phones: Iterable[str]) -> dict[str, str]:
         """Number -> the team that heard the opt-out, for the numbers on the list."""

@@ -214,21 +214,28 @@ class Engine:
         orphans: list[str] = []
         rejected: list[tuple[str, Rejection, RowRecord | None, str | None]] = []
         progress = self.progress
+        # a settled row needs nothing here unless a control column or callbacks may act on it
+        look = self.control.look if self.control.active else None
+        read = 0
         for c in classified:
-            s.read += 1
-            if progress is not None and not s.read % EVERY:
-                progress("read", s.read)
-            c = self.control.look(c)
+            read += 1
+            if progress is not None and not read % EVERY:
+                progress("read", read)
+            if look is not None:
+                c = look(c)
+            elif c.status == "submitted":
+                continue
             key = c.row.key
-            shown = c.row.values.get(status_col, "").strip() if status_col else ""
-            if c.status == "new" and shown and not shows_no_submission(shown):
-                # The row says it was submitted, the state has no record of it: the state
-                # was lost or replaced. Never submit it again on our own.
-                orphans.append(f"line {c.row.line} ({key or 'no key'}): status {shown!r}")
-                continue
-            if fresh and c.status == "new" and (mark := self._our_mark(c, marks)):
-                orphans.append(f"line {c.row.line} ({key or 'no key'}): {mark}")
-                continue
+            if c.status == "new":
+                shown = c.row.values.get(status_col, "").strip() if status_col else ""
+                if shown and not shows_no_submission(shown):
+                    # The row says it was submitted, the state has no record of it: the
+                    # state was lost or replaced. Never submit it again on our own.
+                    orphans.append(f"line {c.row.line} ({key or 'no key'}): status {shown!r}")
+                    continue
+                if fresh and (mark := self._our_mark(c, marks)):
+                    orphans.append(f"line {c.row.line} ({key or 'no key'}): {mark}")
+                    continue
             if c.status == "filtered":
                 s.filtered += 1
             elif c.status == "rejected" and c.rejection is not None:
@@ -252,8 +259,9 @@ class Engine:
                         if len(batch) >= size:
                             self._submit(batch, s)
                             batch = []
+        s.read += read
         if progress is not None:
-            progress("read", s.read)
+            progress("read", read)
         for contact in batch:
             news.add(contact)
         if orphans and fresh:

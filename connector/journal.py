@@ -107,11 +107,14 @@ class Journal:
             log.info("team %s: the Revox API is the %s generation", self.m.team, gen)
             self.state.set_meta("api_generation", gen)
 
-    def stop_number(self, phone: str, source: str, key: str = "") -> None:
-        """Never submit this number again, in this team or any team of the account."""
-        self.state.opt_outs.put(phone, {"key": key, "source": source})
+    def stop_numbers(self, stops: list[tuple[str, str, str]]) -> None:
+        """Never submit these numbers (phone, source, row key) again, in this team or any
+        team of the account: one statement in the state, one commit of the shared list."""
+        if not stops:
+            return
+        self.state.opt_outs.put_many((p, {"key": k, "source": src}) for p, src, k in stops)
         if self.dnc is not None:
-            self.dnc.add(phone, self.m.team, source)
+            self.dnc.add_many([(p, src) for p, src, _ in stops], self.m.team)
 
     def contact_fp(self, to_phone_number: str, variables: dict[str, str]) -> str:
         """What a refused contact is compared on: it is re-sent only once this changes."""

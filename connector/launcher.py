@@ -108,6 +108,5 @@ class Launcher:
             else:
                 self.journal.learn("current")
         out = {p for p in phones if (e := self._history.get(p)) is not None and e.do_not_contact}
-        for phone in out:
-            self.journal.stop_number(phone, "phone_history")
+        self.journal.stop_numbers([(phone, "phone_history", "") for phone in sorted(out)])
         return out

@@ -101,6 +101,7 @@ class Poller:
         changed: list[tuple[str, RowRecord]] = []  # row records to store, in one statement
         cells = ResultCells(self.m.write_back)
         digests: dict[tuple[tuple[str, str], ...], str] = {}
+        stops: list[tuple[str, str, str]] = []  # opt-outs heard: (phone, outcome, row key)
         for r in rows:
             key = keys[r.row_index]
             res = cells.of(r, cid)
@@ -125,7 +126,7 @@ class Poller:
                 rec["result"] = values_digest
                 s.results_written += 1
             if res.do_not_call and r.phone_number:
-                self.journal.stop_number(r.phone_number, res.outcome or "opt-out", key)
+                stops.append((r.phone_number, res.outcome or "opt-out", key))
             if res.final:
                 finals += 1
                 if rec["state"] != "done" and r.phone_number:
@@ -145,6 +146,7 @@ class Poller:
                 rec["state"] = "done"
             if rec != before:
                 changed.append((key, rec))
+        self.journal.stop_numbers(stops)
         self.state.rows.put_many(changed)
         if ending:
             finals += self._never_called(keys, rows, known, writes, crec)
