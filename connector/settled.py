@@ -36,9 +36,10 @@ class SettledRows:
             marks = ",".join("?" * len(SETTLED_STATES))
             query = (
                 f"SELECT substr(key, 3), st FROM (SELECT key, json_extract(value, '$.state') "
-                f"AS st FROM \"{self._table}\" WHERE key >= 'r:' AND key < 'r;') "
+                f"AS st FROM \"{self._table}\" NOT INDEXED WHERE key >= 'r:' AND key < 'r;') "
                 f"WHERE st IN ({marks})"
-            )
+            )  # NOT INDEXED: the table read in its own order, not row by row through the key
+            # index (half the CPU at 100k rows whose keys are random, as generated keys are)
             rows = conn.execute(query, sorted(SETTLED_STATES))
             self._states = {key: _INTERNED[st] for key, st in rows}
             self._version = version
