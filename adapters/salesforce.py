@@ -222,16 +222,27 @@ class SalesforceSource:
         soql = self._soql()
         dotted = [f for f in self.fields if "." in f]
         aliases = {f.lower(): f for f in self.fields}
+        # records of one query carry the same fields: what to do with each field name (skip
+        # "attributes", the mapping's spelling of it) is worked out once per set of names
+        plans: dict[tuple[str, ...], list[tuple[str, str | None]]] = {}
         count = 0
         try:
             for record in self._client().query_all_iter(soql, headers=QUERY_OPTIONS):
+                names = tuple(record)
+                plan = plans.get(names)
+                if plan is None:
+                    plan = plans[names] = [
+                        (n, a if (a := aliases.get(n.lower())) != n else None)
+                        for n in names
+                        if n != "attributes"
+                    ]
                 values: dict[str, str] = {}
-                for name, value in record.items():
-                    text = display(value) if name != "attributes" else None
+                for name, alias in plan:
+                    value = record[name]
+                    text = value if type(value) is str else display(value)
                     if text is not None:
                         values[name] = text
-                        alias = aliases.get(name.lower())
-                        if alias is not None and alias != name:
+                        if alias is not None:
                             values[alias] = text
                 for path in dotted:
                     values[path] = _lookup(record, path)
