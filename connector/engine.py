@@ -400,7 +400,7 @@ class Engine:
         col = self.source.key_column
         if col is None:
             return []
-        pending = {self.new_key(): c for c in keyless}
+        pending = dict(zip(self._fresh_keys(len(keyless)), keyless, strict=False))
         rank = column_ranks(self.m, self.source)
         updates = []
         for k, c in pending.items():
@@ -428,6 +428,20 @@ class Engine:
                 )
         self.state.commit()
         return sorted(news, key=lambda c: c.line)
+
+    def _fresh_keys(self, n: int) -> list[str]:
+        """Up to n new keys, none drawn twice nor already a row of the state. A generated
+        key has 40 random bits: among a million of them a repeat is likely (about one
+        chance in three), and a repeated key makes the later row a copy (duplicate_key).
+        Rows left without a key (never, unless new_key keeps repeating) wait a tick."""
+        keys: dict[str, None] = {}
+        for _ in range(5):
+            if len(keys) >= n:
+                break
+            drawn = [self.new_key() for _ in range(n - len(keys))]
+            known = self.state.rows.get_many(drawn)
+            keys.update((k, None) for k in drawn if k not in known)
+        return list(keys)[:n]
 
     # writing back ----------------------------------------------------------------------
 

@@ -510,3 +510,19 @@ def test_only_a_source_whose_keys_cannot_repeat_skips_the_copy_check(
     t.engine.source.unique_keys = True  # type: ignore[attr-defined]
     reasons = [c.rejection.reason if c.rejection else c.status for c in t.engine.classified()]
     assert reasons == ["submitted", "submitted"]  # the flag reaches classify
+
+
+def test_a_generated_key_already_taken_or_drawn_twice_is_drawn_again(
+    team: Callable[..., Team],
+) -> None:
+    """40 random bits repeat among a million keys: a new key is never one the state has, nor
+    one given to another row of the same write."""
+    t = team(csv_bytes([["Ann", fr(1)]]))
+    t.engine.tick()
+    ann = t.rows[0]["Revox ID"]
+    _write(t.path, [*t.rows, {"Name": "Bob", "Phone": fr(2)}, {"Name": "Cid", "Phone": fr(3)}])
+    drawn = iter([ann, "rx00000000aa", "rx00000000aa", "rx00000000bb"])
+    t.engine.new_key = lambda: next(drawn)
+    s = t.engine.tick()
+    assert s.keys_assigned == 2 and s.submitted == 2
+    assert [r["Revox ID"] for r in t.rows] == [ann, "rx00000000aa", "rx00000000bb"]
