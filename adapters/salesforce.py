@@ -15,7 +15,6 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -30,15 +29,21 @@ from adapters.salesforce_client import (
     connect,
     resolve_credentials,
 )
-from adapters.salesforce_values import display, extend_select, fit, soql_quote, to_salesforce
+from adapters.salesforce_values import (
+    apply_results,
+    display,
+    extend_select,
+    fit,
+    lookup,
+    soql_quote,
+    task_record,
+    to_salesforce,
+)
 from connector.errors import AmbiguousError, ConfigError, NotFoundError
 
 log = logging.getLogger("adapters.salesforce")
 
 CHUNK = 200  # sObject Collections limit per request
-MISSING_CODES = frozenset(
-    {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "MALFORMED_ID", "NOT_FOUND"}
-)
 QUERY_OPTIONS = {"Sforce-Query-Options": "batchSize=2000"}
 _ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 
@@ -245,7 +250,7 @@ class SalesforceSource:
                         if alias is not None:
                             values[alias] = text
                 for path in dotted:
-                    values[path] = _lookup(record, path)
+                    values[path] = lookup(record, path)
                 count += 1
                 yield Row(key=str(record["Id"]), values=values, line=0)
         except SalesforceRequestError as exc:
@@ -278,7 +283,7 @@ class SalesforceSource:
             except SalesforceRequestError as exc:
                 report.failed.update((k, str(exc)) for k in chunk)
                 continue
-            _apply(report, chunk, results)
+            apply_results(report, chunk, results)
         report.requests = self.requests - start
         log.info(
             "salesforce %s: %d written, %d missing, %d failed in %d requests; api usage %s",
@@ -311,13 +316,13 @@ class SalesforceSource:
                 if not chunk:
                     break
                 try:
-                    results = self._composite("POST", [_task(pending[c]) for c in chunk])
+                    results = self._composite("POST", [task_record(pending[c]) for c in chunk])
                 except AmbiguousError:
                     # The create may have gone through: look again before sending the rest.
                     if attempt == 2:
                         raise
                     continue
-                _apply(report, chunk, results)
+                apply_results(report, chunk, results)
                 break
         report.requests = self.requests - start
         log.info(
@@ -355,53 +360,3 @@ class SalesforceSource:
         """Drop the session and its connections."""
         self._http.close()
         self._sf = None
-
-
-def _lookup(record: Mapping[str, Any], path: str) -> str:
-    node: Any = record
-    for part in path.split("."):
-        if not isinstance(node, Mapping):
-            return ""
-        node = next((v for k, v in node.items() if k.lower() == part.lower()), None)
-    return display(node) or ""
-
-
-def _apply(report: WriteReport, keys: Sequence[str], results: Sequence[Mapping[str, Any]]) -> None:
-    """Sort per-record results (same order as the request) into the report."""
-    for n, key in enumerate(keys):
-        result = results[n] if n < len(results) else None
-        if result is None:
-            report.failed[key] = "no result from Salesforce for this record"
-        elif result.get("success"):
-            report.written.add(key)
-        else:
-            errors = result.get("errors") or [{}]
-            code = str(errors[0].get("statusCode", "UNKNOWN"))
-            if code in MISSING_CODES:
-                report.missing.add(key)
-            else:
-                report.failed[key] = "; ".join(
-                    f"{e.get('statusCode', 'UNKNOWN')}: {e.get('message', '')}" for e in errors
-                )
-
-
-def _task(call: CallLog) -> dict[str, Any]:
-    task: dict[str, Any] = {
-        "attributes": {"type": "Task"},
-        "Subject": call.subject[:255],
-        "Status": "Completed",
-        "TaskSubtype": "Call",
-        "CallType": "Outbound",
-        "WhoId": call.key,
-        "CallObject": call.call_id[:255],
-        "CallDisposition": (call.outcome or "")[:255] or None,
-        "Description": call.summary[:32000],
-    }
-    if call.ended_at:
-        try:
-            task["ActivityDate"] = datetime.fromisoformat(call.ended_at).date().isoformat()
-        except ValueError:
-            log.warning("call %s: ended_at %r is not ISO 8601", call.call_id, call.ended_at)
-    if call.duration_seconds is not None:
-        task["CallDurationInSeconds"] = int(call.duration_seconds)
-    return task

@@ -1,15 +1,26 @@
 """Salesforce values and SOQL text: quoting, extending a list view's SELECT, a field's
 value as the text a row shows, and a written text as a field's JSON value.
 
-Split from ``salesforce_client.py`` (sessions, retries, the API-usage floor): no request
-here, only text.
+Also the shapes of records: a dotted path read from a record, per-record results sorted
+into a WriteReport, a call's Task. Split from ``salesforce_client.py`` (sessions, retries,
+the API-usage floor): no request here.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
+
+from adapters.base import CallLog, WriteReport
+
+log = logging.getLogger("adapters.salesforce")
+# a record that is gone: its key is reported missing (dropped from the outbox), not failed
+MISSING_CODES = frozenset(
+    {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "MALFORMED_ID", "NOT_FOUND"}
+)
 
 
 def soql_quote(text: str) -> str:
@@ -128,3 +139,57 @@ def to_salesforce(text: str, field_type: str | None) -> Any:
             except ValueError:
                 return text  # let Salesforce say what is wrong with it, per record
     return text
+
+
+def lookup(record: Mapping[str, Any], path: str) -> str:
+    """The text at a dotted path of a record (a lookup field, Account.Name), "" if absent."""
+    node: Any = record
+    for part in path.split("."):
+        if not isinstance(node, Mapping):
+            return ""
+        node = next((v for k, v in node.items() if k.lower() == part.lower()), None)
+    return display(node) or ""
+
+
+def apply_results(
+    report: WriteReport, keys: Sequence[str], results: Sequence[Mapping[str, Any]]
+) -> None:
+    """Sort per-record results (same order as the request) into the report."""
+    for n, key in enumerate(keys):
+        result = results[n] if n < len(results) else None
+        if result is None:
+            report.failed[key] = "no result from Salesforce for this record"
+        elif result.get("success"):
+            report.written.add(key)
+        else:
+            errors = result.get("errors") or [{}]
+            code = str(errors[0].get("statusCode", "UNKNOWN"))
+            if code in MISSING_CODES:
+                report.missing.add(key)
+            else:
+                report.failed[key] = "; ".join(
+                    f"{e.get('statusCode', 'UNKNOWN')}: {e.get('message', '')}" for e in errors
+                )
+
+
+def task_record(call: CallLog) -> dict[str, Any]:
+    """The Task that logs one finished call on its lead or contact."""
+    task: dict[str, Any] = {
+        "attributes": {"type": "Task"},
+        "Subject": call.subject[:255],
+        "Status": "Completed",
+        "TaskSubtype": "Call",
+        "CallType": "Outbound",
+        "WhoId": call.key,
+        "CallObject": call.call_id[:255],
+        "CallDisposition": (call.outcome or "")[:255] or None,
+        "Description": call.summary[:32000],
+    }
+    if call.ended_at:
+        try:
+            task["ActivityDate"] = datetime.fromisoformat(call.ended_at).date().isoformat()
+        except ValueError:
+            log.warning("call %s: ended_at %r is not ISO 8601", call.call_id, call.ended_at)
+    if call.duration_seconds is not None:
+        task["CallDurationInSeconds"] = int(call.duration_seconds)
+    return task

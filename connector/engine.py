@@ -11,23 +11,22 @@ cell back from the outbox. Invariants:
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from itertools import chain
-from typing import NamedTuple
 
-from adapters.base import CallLogger, RowUpdate, Source, norm
+from adapters.base import CallLogger, Source, norm
 from connector.callbacks import ResultHook, elsewhere
 from connector.classify import DUPLICATE_KEY, Classified, classify
 from connector.config import LoadedMapping
 from connector.control import RowControl
 from connector.dnc import DncStore
 from connector.errors import ConfigError, RetryableError
-from connector.journal import Journal, digest
+from connector.journal import Journal
+from connector.keys import GENERATED_KEY, Keyless, assign_keys, fresh_keys, rejection_record
 from connector.mapping import DO_NOT_CALL, Contact, Rejection, ResolvedMapping, resolve
-from connector.outbox import Outbox, column_ranks, ordered
+from connector.outbox import Outbox
 from connector.poller import Poller
 from connector.progress import EVERY, ProgressHook
 from connector.records import PhoneRecord, RowRecord
@@ -39,19 +38,6 @@ from connector.summary import TickSummary
 
 __all__ = ["Engine", "TickSummary"]
 log = logging.getLogger(__name__)
-GENERATED_KEY = re.compile(r"rx[0-9a-f]{10}")  # what new_key makes (a fresh state spots it)
-
-
-class Keyless(NamedTuple):
-    """A keyless row kept until its key is stored: its line and phone cell (the key goes
-    only into a row that still shows it), not every cell; a tuple, not a Classified and
-    a Row (a first tick of a file or sheet keeps one for every row)."""
-
-    line: int
-    phone: str
-    cells: str | None
-    contact: Contact | None
-    rejection: Rejection | None
 
 
 class Engine:
@@ -387,7 +373,7 @@ class Engine:
         writes: dict[str, dict[str, str]],
         cells: str | None = None,
     ) -> None:
-        record = _rejection_record(rej, cells)
+        record = rejection_record(rej, cells)
         if rec is not None and rec.get("fp") == record["fp"]:
             if rec.get("cells") != cells or rec.get("message") != rej.message:
                 self.state.rows.put(key, record)  # same cells written: only the record
@@ -397,60 +383,7 @@ class Engine:
 
     def _assign_keys(self, keyless: list[Keyless], s: TickSummary) -> list[Contact]:
         """Store a fresh key in each keyless row; a row is submitted only once its key is stored."""
-        col = self.source.key_column
-        if col is None:
+        if self.source.key_column is None:
             return []
-        pending = dict(zip(self._fresh_keys(len(keyless)), keyless, strict=False))
-        rank = column_ranks(self.m, self.source)
-        updates = []
-        for k, c in pending.items():
-            cells = {col: k}
-            if c.rejection is not None:
-                cells.update(rejected_values(self.m.write_back, c.rejection))
-            # the key goes only into the row read at that line, not one moved into its place
-            expect = {self.phone_header: c.phone}
-            updates.append(RowUpdate(k, ordered(rank, cells), c.line, expect))
-        try:
-            report = self.source.write_back(updates)
-        except RetryableError as exc:
-            s.fail("keys", self.m.source.type, f"assigning row keys: {exc}", exc)
-            return []
-        s.keys_assigned = len(report.written)
-        news: list[Contact] = []
-        for k in report.written:
-            c = pending[k]
-            if c.rejection is not None:  # its rejection went out with the key
-                self.state.rows.put(k, _rejection_record(c.rejection, c.cells))
-            elif c.contact is not None:
-                o = c.contact
-                news.append(
-                    Contact(k, o.line, o.phone_input, o.to_phone_number, o.prompt_variables)
-                )
-        self.state.commit()
-        return sorted(news, key=lambda c: c.line)
-
-    def _fresh_keys(self, n: int) -> list[str]:
-        """Up to n new keys, none drawn twice nor already a row of the state. A generated
-        key has 40 random bits: among a million of them a repeat is likely (about one
-        chance in three), and a repeated key makes the later row a copy (duplicate_key).
-        Rows left without a key (never, unless new_key keeps repeating) wait a tick."""
-        keys: dict[str, None] = {}
-        for _ in range(5):
-            if len(keys) >= n:
-                break
-            drawn = [self.new_key() for _ in range(n - len(keys))]
-            known = self.state.rows.get_many(drawn)
-            keys.update((k, None) for k in drawn if k not in known)
-        return list(keys)[:n]
-
-    # writing back ----------------------------------------------------------------------
-
-
-def _rejection_record(rej: Rejection, cells: str | None = None) -> RowRecord:
-    """A rejected row's state; `fp` tells whether the same rejection was written already,
-    `cells` (when known) lets the next tick keep it without mapping the unchanged row."""
-    fp = digest({"reason": rej.reason, "message": rej.message})
-    record: RowRecord = {"state": "rejected", "reason": rej.reason, "fp": fp}
-    if cells is not None:
-        record["message"], record["cells"] = rej.message, cells
-    return record
+        keys = fresh_keys(self.state, self.new_key, len(keyless))
+        return assign_keys(self.m, self.source, self.state, self.phone_header, keys, keyless, s)

@@ -35,14 +35,9 @@ def column_ranks(m: Mapping, source: Source) -> dict[str, int]:
     return {c: i for i, c in enumerate(order)}
 
 
-def ordered(rank: dict[str, int], values: dict[str, str]) -> dict[str, str]:
-    """Cells in the mapping's column order, so new columns appear in that order."""
-    last = len(rank)
-    return dict(sorted(values.items(), key=lambda kv: rank.get(kv[0], last)))
-
-
 class ColumnOrder:
-    """``ordered`` for many rows: rows written together mostly carry the same columns, so
+    """Cells in the mapping's column order, so new columns appear in that order. For many
+    rows: rows written together mostly carry the same columns, so
     the order of each set of columns is worked out once. A source written in one call
     holds every row's cells at once: short values that repeat (a status, a campaign id,
     an empty cell) are then kept once, not once per row (``share``)."""
