@@ -35,7 +35,6 @@ from connector.settled import SETTLED_STATES
 from connector.state import StateStore
 
 DUPLICATE_KEY = "duplicate_key"
-SUBMITTED_STATES = SETTLED_STATES
 # Rejections that depend on the row's own cells only (not on other rows, the do-not-call
 # lists or the state): an unchanged row keeps them, so it is not mapped again.
 CONTENT_REASONS = frozenset({MISSING_PHONE, INVALID_PHONE, MISSING_VARIABLE, UNREADABLE_ROW})
@@ -130,7 +129,7 @@ def classify(
                     verdict = Classified(row, "submitted", record={"state": settled_as})
                 else:
                     st, rec = known.get(key, ("", None))
-                    if st in SUBMITTED_STATES:
+                    if st in SETTLED_STATES:
                         verdict = Classified(row, "submitted", record=rec)
                     else:
                         cells = fingerprint(row)

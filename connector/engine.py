@@ -266,8 +266,7 @@ class Engine:
                 f"reconcile {self.m.team}` (clearing the status cell would call them again)",
             )
         if not dry_run:
-            for key, rej, rec, cells in rejected:
-                self._record_rejection(key, rej, rec, writes, cells)
+            self._record_rejections(rejected, writes)
             self.state.queue_writes(writes)
             if fresh:  # checked: from now on an unknown keyed row is one we keyed ourselves
                 self.state.set_meta("source_checked", self.clock().isoformat())
@@ -291,19 +290,21 @@ class Engine:
         others = elsewhere(self.m, self.journal.launcher.history, news, self.clock())
         if not stopped and not others:
             return news
-        writes: dict[str, dict[str, str]] = {}
+        rejections: list[tuple[str, Rejection]] = []
         for c in news:
             if c.key in others:
-                self._record_rejection(c.key, others[c.key], self.state.row(c.key), writes)
-                s.rejected += 1
+                rejections.append((c.key, others[c.key]))
             elif c.to_phone_number in stopped:
                 msg = (
                     f"{c.to_phone_number} asked not to be called again (Revox's phone history "
                     "marks it do-not-contact); it is never submitted."
                 )
                 rej = Rejection(c.key, c.line, c.phone_input, DO_NOT_CALL, msg, c.to_phone_number)
-                self._record_rejection(c.key, rej, self.state.row(c.key), writes)
-                s.rejected += 1
+                rejections.append((c.key, rej))
+        s.rejected += len(rejections)
+        known = self.state.rows.get_many(k for k, _ in rejections)
+        writes: dict[str, dict[str, str]] = {}
+        self._record_rejections([(k, r, known.get(k), None) for k, r in rejections], writes)
         self.state.queue_writes(writes)
         self.state.commit()
         return [c for c in news if c.to_phone_number not in stopped and c.key not in others]
@@ -365,21 +366,23 @@ class Engine:
             and rec.get("fp") == self.journal.contact_fp(c.to_phone_number, c.prompt_variables)
         )
 
-    def _record_rejection(
+    def _record_rejections(
         self,
-        key: str,
-        rej: Rejection,
-        rec: RowRecord | None,
+        rejections: list[tuple[str, Rejection, RowRecord | None, str | None]],
         writes: dict[str, dict[str, str]],
-        cells: str | None = None,
     ) -> None:
-        record = rejection_record(rej, cells)
-        if rec is not None and rec.get("fp") == record["fp"]:
-            if rec.get("cells") != cells or rec.get("message") != rej.message:
-                self.state.rows.put(key, record)  # same cells written: only the record
-            return  # unchanged since it was written back
-        self.state.rows.put(key, record)
-        writes[key] = rejected_values(self.m.write_back, rej)
+        """Store rejected rows' records (key, rejection, its record, its cells' fingerprint)
+        in one statement; ``writes`` gets the cells of those whose rejection changed."""
+        records: list[tuple[str, RowRecord]] = []
+        for key, rej, rec, cells in rejections:
+            record = rejection_record(rej, cells)
+            if rec is not None and rec.get("fp") == record["fp"]:
+                if rec.get("cells") != cells or rec.get("message") != rej.message:
+                    records.append((key, record))  # same cells written: only the record
+                continue  # unchanged since it was written back
+            records.append((key, record))
+            writes[key] = rejected_values(self.m.write_back, rej)
+        self.state.rows.put_many(records)
 
     def _assign_keys(self, keyless: list[Keyless], s: TickSummary) -> list[Contact]:
         """Store a fresh key in each keyless row; a row is submitted only once its key is stored."""
