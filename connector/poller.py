@@ -18,7 +18,7 @@ from connector.journal import Journal, digest
 from connector.records import CallLogRecord, CampaignRecord, RowRecord
 from connector.results import ResultCells, end_rows
 from connector.revox import BadAnswerError, CampaignRow, RevoxClient
-from connector.seen import PRINT, PageRead, Seen
+from connector.seen import PRINT, PageRead, Results, Seen
 from connector.state import StateStore
 from connector.summary import TickSummary
 
@@ -96,6 +96,8 @@ class Poller:
                     if d:
                         prints[r.row_index] = d
         known = self.state.rows.get_many(keys[r.row_index] for r in rows if keys[r.row_index])
+        # per row index, a digest of the cells last queued for it (Results, below)
+        written = Results(crec.get("results"), len(keys))
         writes: dict[str, dict[str, str]] = {}
         ended: dict[str, str] = {}  # phone -> row key of calls that ended this poll
         changed: list[tuple[str, RowRecord]] = []  # row records to store, in one statement
@@ -113,17 +115,18 @@ class Poller:
             if not key:  # a contact whose row is gone (rebuilt state): nothing to write
                 finals += res.final
                 continue
-            rec = known.get(key) or {"state": "submitted"}
-            if _moved_on(rec, crec):  # called again in a later batch: not this call's row
+            rec = known.get(key)
+            store = rec is None  # a row the state lost: stored as submitted from now on
+            if rec is None:
+                rec = {"state": "submitted"}
+            elif _moved_on(rec, crec):  # called again in a later batch: not this call's row
                 finals += res.final
                 continue
-            before = dict(rec)
             values = res.values if self.hook is None else self.hook.values(key, rec, res, r)
             same = tuple(values.items())  # many rows share their cells (queued calls)
             values_digest = digests.get(same) or digests.setdefault(same, digest(values))
-            if rec.get("result") != values_digest:
+            if written.changed(r.row_index, values_digest, rec):
                 writes[key] = values
-                rec["result"] = values_digest
                 s.results_written += 1
             if res.do_not_call and r.phone_number:
                 stops.append((r.phone_number, res.outcome or "opt-out", key))
@@ -143,8 +146,10 @@ class Poller:
                         res.duration_seconds,
                     )
                     self.state.call_logs.put(res.call_id, cast(CallLogRecord, entry.__dict__))
-                rec["state"] = "done"
-            if rec != before:
+                if rec["state"] != "done":
+                    rec["state"] = "done"
+                    store = True
+            if store:  # a row record changes only when its call ends (or it was lost)
                 changed.append((key, rec))
         self.journal.stop_numbers(stops)
         self.state.rows.put_many(changed)
@@ -154,6 +159,8 @@ class Poller:
         self.state.queue_writes(writes)
         failpoints.hit("mid_poll")
         crec["sig"] = sig
+        if written.digests is not None:
+            crec["results"] = written.digests
         if prints or crec.get("seen") is not None:
             crec["seen"] = seen
         for read in handled:

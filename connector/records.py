@@ -80,6 +80,7 @@ class CampaignRecord(TypedDict, total=False):
     launched: bool  # written by the first release; read as "done"
     sig: str | None
     seen: list[str]  # per row index, the digest of its last result (poller)
+    results: list[str]  # per row index, the digest of the cells last queued (seen.py)
     pages: dict[str, str]  # rows pages read before whose rows are all in `seen` (seen.py)
     name: str
     error: str

@@ -12,6 +12,7 @@ Both digests are keyed by what shapes the cells (the mapping's write_back).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -101,3 +102,24 @@ class Seen:
     def _digest(self, first: int, n: int) -> str:
         joined = "\n".join(self.rows[first : first + n]).encode()
         return hashlib.sha256(joined).hexdigest()[:32]
+
+
+class Results:
+    """Per row index of one campaign, a digest of the cells last queued for its row: a
+    result read again with the same cells is not written again. Kept in the campaign's
+    record, so a poll that only moves a call along (queued, calling) rewrites no row
+    record; a state written before these digests existed has them in each row's record
+    (``result``), read as a fallback."""
+
+    def __init__(self, kept: object, n: int) -> None:
+        ok = isinstance(kept, list) and len(kept) == n
+        self.digests: list[str] | None = cast(list[str], kept) if ok else None
+        self._n = n
+
+    def changed(self, index: int, digest: str, rec: Mapping[str, Any]) -> bool:
+        """Whether these cells differ from the last ones queued; remembers them."""
+        if self.digests is None:
+            self.digests = [""] * self._n
+        before = self.digests[index] or rec.get("result")
+        self.digests[index] = digest
+        return before != digest

@@ -29,6 +29,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
@@ -84,6 +85,12 @@ def _encode(obj: Any) -> str:
 
 def _decode(text: Any) -> Any:
     return orjson.loads(text)
+
+
+# Many records are written in key order: SQLite then walks its B-tree once, left to right,
+# instead of jumping to a random page per record (generated keys are random). Deleting a
+# first tick's 100k outbox entries took 0.52 s in hash order, 0.18 s sorted.
+_first = itemgetter(0)
 
 
 class StateStore:
@@ -236,6 +243,7 @@ class StateStore:
         rows = [(f"{kind}:{key}", _encode(rec)) for key, rec in records]
         if not rows:
             return
+        rows.sort(key=_first)  # in key order (stable: a key given twice, the last wins)
         with self._guard("writing"):
             self._begin()
             self._conn.executemany(sql, rows)
@@ -245,7 +253,7 @@ class StateStore:
     def _delete_many(self, kind: str, keys: Iterable[str]) -> None:
         """delete() for many keys of one kind in one statement (the same step)."""
         keys = list(keys)
-        rows = [(f"{kind}:{key}",) for key in keys]
+        rows = sorted((f"{kind}:{key}",) for key in keys)
         if not rows:
             return
         with self._guard("deleting"):
@@ -367,6 +375,7 @@ class StateStore:
             (f"o:{key}", _encode({"values": values, "line": None, "attempts": 0, "error": None}))
             for key, values in writes.items()
         ]
+        rows.sort(key=_first)
         with self._guard("writing"):
             self._begin()
             self._conn.executemany(sql, rows)
