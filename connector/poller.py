@@ -104,6 +104,7 @@ class Poller:
         cells = ResultCells(self.m.write_back)
         digests: dict[tuple[tuple[str, str], ...], str] = {}
         stops: list[tuple[str, str, str]] = []  # opt-outs heard: (phone, outcome, row key)
+        hook = self.hook if self.hook is not None and self.hook.active else None
         for r in rows:
             key = keys[r.row_index]
             res = cells.of(r, cid)
@@ -122,7 +123,7 @@ class Poller:
             elif _moved_on(rec, crec):  # called again in a later batch: not this call's row
                 finals += res.final
                 continue
-            values = res.values if self.hook is None else self.hook.values(key, rec, res, r)
+            values = res.values if hook is None else hook.values(key, rec, res, r)
             same = tuple(values.items())  # many rows share their cells (queued calls)
             values_digest = digests.get(same) or digests.setdefault(same, digest(values))
             if written.changed(r.row_index, values_digest, rec):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from connector.config import WriteBack
 from connector.mapping import Rejection
@@ -46,9 +46,10 @@ def failed_values(wb: WriteBack, message: str) -> dict[str, str]:
     return _pick(wb, {"status": _status_with_reason(wb, "failed", message), "error": message})
 
 
-@dataclass(frozen=True)
-class CallResult:
-    values: dict[str, str] = field(default_factory=dict)
+class CallResult(NamedTuple):
+    """One call's cells and what the poller needs of it (a named tuple: one per row read)."""
+
+    values: dict[str, str]
     final: bool = False
     do_not_call: bool = False
     call_id: str | None = None
