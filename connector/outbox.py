@@ -57,13 +57,8 @@ class ColumnOrder:
         shared = self._shared
         if shared is None:
             return values if order == shape else {c: values[c] for c in order}
-        out = {}
-        for c in order:
-            v = values[c]
-            if len(v) <= _SHORT:
-                v = shared.setdefault(v, v) if len(shared) < _SHARED_MAX else shared.get(v, v)
-            out[c] = v
-        return out
+        keep = shared.setdefault if len(shared) < _SHARED_MAX else shared.get
+        return {c: keep(v, v) if len(v := values[c]) <= _SHORT else v for c in order}
 
 
 def parked(rec: OutboxRecord) -> bool:
