@@ -266,6 +266,8 @@ class StateStore:
         """The records of many keys, one query per 500 keys."""
         wanted = list(dict.fromkeys(keys))
         out: dict[str, Record] = {}
+        if not wanted or not self._any(kind):
+            return out  # none of this kind (a first tick's owners): no query per 500 keys
         cut = len(kind) + 1
         with self._guard("reading"):
             for i in range(0, len(wanted), 500):
