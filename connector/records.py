@@ -33,7 +33,7 @@ class RowRecord(TypedDict, total=False):
     message: str  # a rejection's sentence, so an unchanged rejected row is not mapped again
     cells: str  # fingerprint of the cells the mapping reads (classify.fingerprinter)
     error: str
-    result: str  # digest of the last call result written back
+    result: str  # the last cells digest, as earlier states kept it (now CampaignRecord.results)
 
 
 class PhoneRecord(TypedDict, total=False):

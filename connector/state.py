@@ -4,11 +4,12 @@ pickle: a state file must not be able to run code).
 All records live in one table under key prefixes, so one ``commit()`` makes every change
 of a protocol step durable at once (no half-applied step across tables):
 
-    r:<row key>      row: state, phone, batch, campaign, row_index, fingerprint, result hash
+    r:<row key>      row: state, phone, batch, campaign, row_index, fingerprint
     p:<e164>         the row key that owns a submitted number (duplicate check)
     d:<e164>         do-not-call: never submitted again
     b:<batch id>     the intent journal: state intent|created|failed, keys, contacts, name
-    c:<campaign id>  campaign: open|final|deleted, row_index -> key, poll signature
+    c:<campaign id>  campaign: open|final|deleted, row_index -> key, poll signature, and per
+                     row what the last poll read and the digest of the cells it queued
     o:<row key>      outbox: cells not yet acknowledged by the source
     l:<call id>      call-log outbox (activity per finished call)
     m:<name>         meta: schema version, batch counter, last tick
