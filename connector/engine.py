@@ -16,21 +16,21 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from itertools import chain
 
-from adapters.base import CallLogger, Source, norm
+from adapters.base import CallLogger, Source
 from connector.callbacks import ResultHook, elsewhere
 from connector.classify import DUPLICATE_KEY, Classified, classify
 from connector.config import LoadedMapping
 from connector.control import RowControl
 from connector.dnc import DncStore
-from connector.errors import ConfigError, RetryableError
+from connector.errors import RetryableError
 from connector.journal import Journal
-from connector.keys import GENERATED_KEY, Keyless, assign_keys, fresh_keys, rejection_record
+from connector.keys import Keyless, Rejected, assign_keys, fresh_keys, store_rejections
 from connector.mapping import DO_NOT_CALL, Contact, Rejection, ResolvedMapping, resolve
+from connector.orphans import Orphans, fresh_state, key_column_present
 from connector.outbox import Outbox
 from connector.poller import Poller
 from connector.progress import EVERY, ProgressHook
 from connector.records import PhoneRecord, RowRecord
-from connector.results import rejected_values, shows_no_submission
 from connector.revox import Generation, RevoxClient
 from connector.spill import Spill
 from connector.state import StateStore
@@ -188,17 +188,14 @@ class Engine:
         batch: list[Contact] = []  # a state that knows the source: the batch being filled
         self._sending = True
         keyless: list[Keyless] = []
-        writes: dict[str, dict[str, str]] = {}
-        fresh = self._fresh()
+        fresh = fresh_state(self.state)
         early = not fresh and not dry_run
         size = self.m.campaign.max_contacts
-        classified = self.classified()  # reads the headers: _status_header needs them
+        classified = self.classified()  # reads the headers: Orphans needs them
         self.control.begin(self.headers)
-        self._key_column_present()
-        status_col = self._status_header()
-        marks = self._our_columns() if fresh else []
-        orphans: list[str] = []
-        rejected: list[tuple[str, Rejection, RowRecord | None, str | None]] = []
+        key_column_present(self.m, self.source, self.state, self.headers)
+        orphans = Orphans(self.m, self.source, self.headers, fresh)
+        rejected: list[Rejected] = []
         progress = self.progress
         # a settled row needs nothing here unless a control column or callbacks may act on it
         look = self.control.look if self.control.active else None
@@ -212,16 +209,8 @@ class Engine:
             elif c.status == "submitted":
                 continue
             key = c.row.key
-            if c.status == "new":
-                shown = c.row.values.get(status_col, "").strip() if status_col else ""
-                if shown and not shows_no_submission(shown):
-                    # The row says it was submitted, the state has no record of it: the
-                    # state was lost or replaced. Never submit it again on our own.
-                    orphans.append(f"line {c.row.line} ({key or 'no key'}): status {shown!r}")
-                    continue
-                if fresh and (mark := self._our_mark(c, marks)):
-                    orphans.append(f"line {c.row.line} ({key or 'no key'}): {mark}")
-                    continue
+            if c.status == "new" and orphans.claims(c):
+                continue  # submitted by an earlier state: never submitted again on our own
             if c.status == "filtered":
                 s.filtered += 1
             elif c.status == "rejected" and c.rejection is not None:
@@ -250,24 +239,9 @@ class Engine:
             progress("read", read)
         for contact in batch:
             news.add(contact)
-        if orphans and fresh:
-            raise ConfigError(
-                f"team {self.m.team}: the state has no record of {len(orphans)} row(s) that the "
-                f"source shows as submitted (first: {orphans[0]}); the state file was lost or "
-                f"replaced. Nothing was sent. Run `revox-sync state rebuild {self.m.team}`"
-            )
-        if orphans:
-            s.fail(
-                "rows",
-                "state",
-                retryable=False,
-                message=f"{len(orphans)} row(s) show a status but are unknown to the state, "
-                f"not sent (first: {orphans[0]}); an older state restored? run `revox-sync state "
-                f"reconcile {self.m.team}` (clearing the status cell would call them again)",
-            )
+        orphans.report(s)
         if not dry_run:
-            self._record_rejections(rejected, writes)
-            self.state.queue_writes(writes)
+            self.state.queue_writes(store_rejections(self.state, self.m.write_back, rejected))
             if fresh:  # checked: from now on an unknown keyed row is one we keyed ourselves
                 self.state.set_meta("source_checked", self.clock().isoformat())
             self.state.commit()
@@ -303,60 +277,12 @@ class Engine:
                 rejections.append((c.key, rej))
         s.rejected += len(rejections)
         known = self.state.rows.get_many(k for k, _ in rejections)
-        writes: dict[str, dict[str, str]] = {}
-        self._record_rejections([(k, r, known.get(k), None) for k, r in rejections], writes)
+        writes = store_rejections(
+            self.state, self.m.write_back, [(k, r, known.get(k), None) for k, r in rejections]
+        )
         self.state.queue_writes(writes)
         self.state.commit()
         return [c for c in news if c.to_phone_number not in stopped and c.key not in others]
-
-    def _key_column_present(self) -> None:
-        """A key column gone (renamed for a tick) is a configuration error, not new rows.
-
-        Without it every row would look keyless (new keys, a second key column) and every
-        pending result would look like a row gone. Nothing is assigned or written back.
-        """
-        col = self.source.key_column
-        if (
-            col is None
-            or not self.state.rows.any()
-            or any(norm(h) == norm(col) for h in self.headers)
-        ):
-            return  # no row keyed yet (a first tick may be cut before its keys were written)
-        raise ConfigError(
-            f"team {self.m.team}: source.key_column: the column {col!r} that holds every row's "
-            "key is missing from the source; rename the column back (nothing was sent or "
-            "written this tick, and pending results wait in the outbox)"
-        )
-
-    # lost state ------------------------------------------------------------------------
-    def _fresh(self) -> bool:
-        """A state that never saw this source: lost, replaced, or the team's first tick."""
-        st = self.state
-        if st.rows.any() or st.batches.any():
-            return False
-        return st.meta("source_checked") is None and st.meta("rebuilt") is None
-
-    def _our_columns(self) -> list[str]:
-        """Headers of the cells only the connector writes after a submission (not `status`,
-        checked on its own, nor `error`, also written for rows never called)."""
-        wanted = {norm(c) for n, c in self.m.write_back.targets().items() if n != "error"}
-        wanted.discard(norm(self.m.write_back.targets().get("status", "")))
-        return [h for h in self.headers if norm(h) in wanted]
-
-    def _our_mark(self, c: Classified, columns: list[str]) -> str | None:
-        """Why a new row looks handled by an earlier state: a key we generated, a result cell."""
-        if c.row.key and self.source.key_column and GENERATED_KEY.fullmatch(c.row.key):
-            return f"key {c.row.key!r} generated by revox-sync"
-        for col in columns:
-            if c.row.values.get(col, "").strip():
-                return f"{col} {c.row.values[col].strip()[:40]!r}"
-        return None
-
-    def _status_header(self) -> str | None:
-        wanted = self.m.write_back.targets().get("status")
-        if wanted is None:
-            return None
-        return next((h for h in self.headers if norm(h) == norm(wanted)), None)
 
     def _refused_before(self, rec: RowRecord | None, c: Contact) -> bool:
         """A row whose batch Revox refused is retried only once it or the campaign changed."""
@@ -365,24 +291,6 @@ class Engine:
             and rec["state"] == "failed"
             and rec.get("fp") == self.journal.contact_fp(c.to_phone_number, c.prompt_variables)
         )
-
-    def _record_rejections(
-        self,
-        rejections: list[tuple[str, Rejection, RowRecord | None, str | None]],
-        writes: dict[str, dict[str, str]],
-    ) -> None:
-        """Store rejected rows' records (key, rejection, its record, its cells' fingerprint)
-        in one statement; ``writes`` gets the cells of those whose rejection changed."""
-        records: list[tuple[str, RowRecord]] = []
-        for key, rej, rec, cells in rejections:
-            record = rejection_record(rej, cells)
-            if rec is not None and rec.get("fp") == record["fp"]:
-                if rec.get("cells") != cells or rec.get("message") != rej.message:
-                    records.append((key, record))  # same cells written: only the record
-                continue  # unchanged since it was written back
-            records.append((key, record))
-            writes[key] = rejected_values(self.m.write_back, rej)
-        self.state.rows.put_many(records)
 
     def _assign_keys(self, keyless: list[Keyless], s: TickSummary) -> list[Contact]:
         """Store a fresh key in each keyless row; a row is submitted only once its key is stored."""

@@ -3,7 +3,7 @@
 A row without a key gets one written into its key cell, only into the row still read at
 that line and still showing the same phone (``RowUpdate.expect``); a row is submitted
 only once the source acknowledged its key. Rejected keyless rows get their rejection
-with the key, in the same write.
+with the key, in the same write; every rejected row's record is stored here too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from adapters.base import RowUpdate, Source
-from connector.config import Mapping
+from connector.config import Mapping, WriteBack
 from connector.errors import RetryableError
 from connector.journal import digest
 from connector.mapping import Contact, Rejection
@@ -46,6 +46,29 @@ def rejection_record(rej: Rejection, cells: str | None = None) -> RowRecord:
     if cells is not None:
         record["message"], record["cells"] = rej.message, cells
     return record
+
+
+# a rejected row to store: its key, the rejection, its record, its cells' fingerprint
+Rejected = tuple[str, Rejection, RowRecord | None, str | None]
+
+
+def store_rejections(
+    state: StateStore, wb: WriteBack, rejections: list[Rejected]
+) -> dict[str, dict[str, str]]:
+    """Store rejected rows' records in one statement; the cells to write back for those
+    whose rejection changed."""
+    records: list[tuple[str, RowRecord]] = []
+    writes: dict[str, dict[str, str]] = {}
+    for key, rej, rec, cells in rejections:
+        record = rejection_record(rej, cells)
+        if rec is not None and rec.get("fp") == record["fp"]:
+            if rec.get("cells") != cells or rec.get("message") != rej.message:
+                records.append((key, record))  # same cells written: only the record
+            continue  # unchanged since it was written back
+        records.append((key, record))
+        writes[key] = rejected_values(wb, rej)
+    state.rows.put_many(records)
+    return writes
 
 
 def fresh_keys(state: StateStore, new_key: Callable[[], str], n: int) -> list[str]:

@@ -149,35 +149,35 @@ class Kind(Generic[R]):
         self._store, self._prefix = store, prefix
 
     def get(self, key: str) -> R | None:
-        return cast("R | None", self._store._get(self._prefix, key))
+        return cast("R | None", self._store.table.get(self._prefix, key))
 
     def put(self, key: str, record: R) -> None:
-        self._store._put(self._prefix, key, cast("Record", record))
+        self._store.table.put(self._prefix, key, cast("Record", record))
 
     def put_many(self, records: Iterable[tuple[str, R]]) -> None:
-        self._store._put_many(self._prefix, cast("Iterable[tuple[str, Record]]", records))
+        self._store.table.put_many(self._prefix, cast("Iterable[tuple[str, Record]]", records))
 
     def get_many(self, keys: Iterable[str]) -> dict[str, R]:
-        return cast("dict[str, R]", self._store._get_many(self._prefix, keys))
+        return cast("dict[str, R]", self._store.table.get_many(self._prefix, keys))
 
     def delete(self, key: str) -> None:
-        self._store._delete(self._prefix, key)
+        self._store.table.delete(self._prefix, key)
 
     def delete_many(self, keys: Iterable[str]) -> None:
-        self._store._delete_many(self._prefix, keys)
+        self._store.table.delete_many(self._prefix, keys)
 
     def scan(self) -> Iterator[tuple[str, R]]:
-        return cast("Iterator[tuple[str, R]]", self._store._scan(self._prefix))
+        return cast("Iterator[tuple[str, R]]", self._store.table.scan(self._prefix))
 
     def page(self, after: str | None, limit: int) -> list[tuple[str, R]]:
-        return cast("list[tuple[str, R]]", self._store._page(self._prefix, after, limit))
+        return cast("list[tuple[str, R]]", self._store.table.page(self._prefix, after, limit))
 
     def states(self) -> list[tuple[str, str]]:
-        return self._store._states(self._prefix)
+        return self._store.table.states(self._prefix)
 
     def count(self) -> int:
-        return self._store._count(self._prefix)
+        return self._store.table.count(self._prefix)
 
     def any(self) -> bool:
         """Whether there is at least one (an index probe, not a count of them all)."""
-        return self._store._any(self._prefix)
+        return self._store.table.any(self._prefix)

@@ -28,13 +28,10 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from contextlib import suppress
-from operator import itemgetter
 from pathlib import Path
-from typing import Any, cast
-
-import orjson
+from typing import Any
 
 from connector.errors import ConfigError, StateError
 from connector.records import (
@@ -59,6 +56,7 @@ from connector.state_file import (
     move_aside,
     state_path,
 )
+from connector.state_table import Table, decode, encode
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -74,26 +72,6 @@ SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 5.0  # seconds a step waits for another writer before it fails
 
 
-_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-
-
-def _encode(obj: Any) -> str:
-    """Compact, sorted JSON text (orjson: the state's encoding was a third of a first
-    tick's own work with the json module). Text, not bytes: SQLite's json functions read
-    a BLOB as its binary JSONB format."""
-    return orjson.dumps(obj, option=_OPTS).decode()
-
-
-def _decode(text: Any) -> Any:
-    return orjson.loads(text)
-
-
-# Many records are written in key order: SQLite then walks its B-tree once, left to right,
-# instead of jumping to a random page per record (generated keys are random). Deleting a
-# first tick's 100k outbox entries took 0.52 s in hash order, 0.18 s sorted.
-_first = itemgetter(0)
-
-
 class StateStore:
     """The state of one team. Changes are invisible to other readers until ``commit()``."""
 
@@ -103,6 +81,7 @@ class StateStore:
         self.path = path
         self.readonly = readonly
         self._settled = SettledRows(TABLE)
+        self.table = Table(self)  # the statements on the one table (state_table.py)
         if readonly and not path.exists():
             raise ConfigError(f"{path}: no state yet (run a tick first)")
         if not readonly:
@@ -223,62 +202,6 @@ class StateStore:
         """True while a step has uncommitted changes."""
         return self._conn.in_transaction
 
-    # generic access ---------------------------------------------------------------
-    def _get(self, kind: str, key: str) -> Record | None:
-        with self._guard("reading"):
-            row = self._conn.execute(
-                f'SELECT value FROM "{TABLE}" WHERE key = ?', (f"{kind}:{key}",)
-            ).fetchone()
-        return None if row is None else cast("Record", _decode(row[0]))
-
-    def _put(self, kind: str, key: str, record: Record) -> None:
-        sql = f'INSERT OR REPLACE INTO "{TABLE}" (key, value) VALUES (?, ?)'
-        self._write("writing", sql, (f"{kind}:{key}", _encode(record)))
-        if kind == "r":
-            self._settled.wrote([(key, record)])
-
-    def _put_many(self, kind: str, records: Iterable[tuple[str, Record]]) -> None:
-        """put() for many records of one kind in one statement (the same step)."""
-        sql = f'INSERT OR REPLACE INTO "{TABLE}" (key, value) VALUES (?, ?)'
-        records = list(records)
-        rows = [(f"{kind}:{key}", _encode(rec)) for key, rec in records]
-        if not rows:
-            return
-        rows.sort(key=_first)  # in key order (stable: a key given twice, the last wins)
-        with self._guard("writing"):
-            self._begin()
-            self._conn.executemany(sql, rows)
-        if kind == "r":
-            self._settled.wrote(records)
-
-    def _delete_many(self, kind: str, keys: Iterable[str]) -> None:
-        """delete() for many keys of one kind in one statement (the same step)."""
-        keys = list(keys)
-        rows = sorted((f"{kind}:{key}",) for key in keys)
-        if not rows:
-            return
-        with self._guard("deleting"):
-            self._begin()
-            self._conn.executemany(f'DELETE FROM "{TABLE}" WHERE key = ?', rows)
-        if kind == "r":
-            self._settled.wrote((key, None) for key in keys)
-
-    def _get_many(self, kind: str, keys: Iterable[str]) -> dict[str, Record]:
-        """The records of many keys, one query per 500 keys."""
-        wanted = list(dict.fromkeys(keys))
-        out: dict[str, Record] = {}
-        if not wanted or not self._any(kind):
-            return out  # none of this kind (a first tick's owners): no query per 500 keys
-        cut = len(kind) + 1
-        with self._guard("reading"):
-            for i in range(0, len(wanted), 500):
-                chunk = [f"{kind}:{k}" for k in wanted[i : i + 500]]
-                marks = ",".join("?" * len(chunk))
-                query = f'SELECT key, value FROM "{TABLE}" WHERE key IN ({marks})'
-                for key, value in self._conn.execute(query, chunk):
-                    out[key[cut:]] = cast("Record", _decode(value))
-        return out
-
     def settled_rows(self) -> dict[str, RowState]:
         """key -> state of every row that is queued, submitted or done (settled.py): read
         once per process, kept up to date by this store's writes; a steady tick needs no
@@ -286,80 +209,26 @@ class StateStore:
         with self._guard("reading"):
             return self._settled.get(self._conn)
 
-    def _delete(self, kind: str, key: str) -> None:
-        self._write("deleting", f'DELETE FROM "{TABLE}" WHERE key = ?', (f"{kind}:{key}",))
-        if kind == "r":
-            self._settled.wrote([(key, None)])
-
-    def _scan(self, kind: str) -> Iterator[tuple[str, Record]]:
-        """Every record of one kind, in key order (an index range scan, not a full table read)."""
-        lo, hi = f"{kind}:", f"{kind};"
-        query = f'SELECT key, value FROM "{TABLE}" WHERE key >= ? AND key < ? ORDER BY key'
-        with self._guard("reading"):
-            cursor = self._conn.execute(query, (lo, hi))
-            while batch := cursor.fetchmany(1000):
-                for key, value in batch:
-                    yield key[len(lo) :], cast("Record", _decode(value))
-
-    def _page(self, kind: str, after: str | None, limit: int) -> list[tuple[str, Record]]:
-        """Up to ``limit`` records of one kind whose key sorts after ``after`` (None: from
-        the first), in key order: a scan in pages that leaves no cursor open between them,
-        so the caller may write (delete, commit) between pages."""
-        lo, hi = f"{kind}:", f"{kind};"
-        start = lo if after is None else f"{kind}:{after}"
-        op = ">=" if after is None else ">"
-        query = (
-            f'SELECT key, value FROM "{TABLE}" WHERE key {op} ? AND key < ? ORDER BY key LIMIT ?'
-        )
-        with self._guard("reading"):
-            rows = self._conn.execute(query, (start, hi, limit)).fetchall()
-        return [(key[len(lo) :], cast("Record", _decode(value))) for key, value in rows]
-
-    def _states(self, kind: str) -> list[tuple[str, str]]:
-        """(key, record's "state") of every record of one kind, in key order, without
-        decoding the records (a campaign's record holds every key of its batch)."""
-        lo, hi = f"{kind}:", f"{kind};"
-        query = (
-            f"SELECT key, json_extract(value, '$.state') FROM \"{TABLE}\" "
-            "WHERE key >= ? AND key < ? ORDER BY key"
-        )
-        with self._guard("reading"):
-            rows = self._conn.execute(query, (lo, hi)).fetchall()
-        return [(key[len(lo) :], str(st)) for key, st in rows]
-
-    def _count(self, kind: str) -> int:
-        lo, hi = f"{kind}:", f"{kind};"
-        query = f'SELECT COUNT(*) FROM "{TABLE}" WHERE key >= ? AND key < ?'
-        with self._guard("reading"):
-            row = self._conn.execute(query, (lo, hi)).fetchone()
-        return int(row[0]) if row else 0
-
-    def _any(self, kind: str) -> bool:
-        lo, hi = f"{kind}:", f"{kind};"
-        query = f'SELECT 1 FROM "{TABLE}" WHERE key >= ? AND key < ? LIMIT 1'
-        with self._guard("reading"):
-            return self._conn.execute(query, (lo, hi)).fetchone() is not None
-
     def meta(self, name: str, default: Any = None) -> Any:
         with self._guard("reading"):
             row = self._conn.execute(
                 f'SELECT value FROM "{TABLE}" WHERE key = ?', (f"m:{name}",)
             ).fetchone()
-        return default if row is None else _decode(row[0])
+        return default if row is None else decode(row[0])
 
     def set_meta(self, name: str, value: Any) -> None:
         sql = f'INSERT OR REPLACE INTO "{TABLE}" (key, value) VALUES (?, ?)'
-        self._write("writing", sql, (f"m:{name}", _encode(value)))
+        self._write("writing", sql, (f"m:{name}", encode(value)))
 
     # domain helpers ----------------------------------------------------------------
     def row(self, key: str) -> RowRecord | None:
         return self.rows.get(key)
 
     def is_dnc(self, e164: str) -> bool:
-        return self._get("d", e164) is not None
+        return self.table.get("d", e164) is not None
 
     def phone_owner(self, e164: str) -> str | None:
-        rec = self._get("p", e164)
+        rec = self.table.get("p", e164)
         return None if rec is None else str(rec["key"])
 
     def queue_writes(self, writes: dict[str, dict[str, str]]) -> None:
@@ -375,16 +244,16 @@ class StateStore:
             "json(json_extract(excluded.value, '$.values'))))"
         )
         rows = [
-            (f"o:{key}", _encode({"values": values, "line": None, "attempts": 0, "error": None}))
+            (f"o:{key}", encode({"values": values, "line": None, "attempts": 0, "error": None}))
             for key, values in writes.items()
         ]
-        rows.sort(key=_first)
+        rows.sort()  # in key order, as Table writes (keys are unique here)
         with self._guard("writing"):
             self._begin()
             self._conn.executemany(sql, rows)
 
     def row_counts(self) -> dict[str, int]:
-        return dict(Counter(st for _, st in self._states("r")))  # states read, not decoded
+        return dict(Counter(st for _, st in self.table.states("r")))  # states read, not decoded
 
     def close(self) -> None:
         """Close the file; an uncommitted step is rolled back, as a crash would."""

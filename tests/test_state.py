@@ -42,7 +42,7 @@ def test_scan_is_per_prefix_and_sees_own_writes(tmp_path: Path) -> None:
         for k in ("b", "a", "c"):
             st.rows.put(k, {"state": "x"})
         st.campaigns.put("camp", {"state": "open"})
-        st._put("rr", "other", {"state": "y"})  # another kind with a similar prefix
+        st.table.put("rr", "other", {"state": "y"})  # another kind with a similar prefix
         assert [k for k, _ in st.rows.scan()] == ["a", "b", "c"]
         assert st.rows.count() == 3 and st.campaigns.count() == 1
         st.rows.delete("b")

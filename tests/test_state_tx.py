@@ -23,6 +23,7 @@ from connector.revox import RevoxClient
 from connector.sandbox import Sandbox
 from connector.sources import open_source
 from connector.state import StateStore
+from connector.state_table import Table
 from tests.conftest import API_KEY, Clock, make_team
 from tests.test_engine import FR, assert_each_phone_once, posts
 
@@ -98,17 +99,17 @@ def test_an_exception_between_two_writes_rolls_the_step_back(
     tmp_path: Path, sb: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     e = engine(tmp_path, sb, 6)
-    real_put_many = StateStore._put_many
+    real_put_many = Table.put_many
 
-    def failing_put_many(self: StateStore, kind: str, records: Any) -> None:
+    def failing_put_many(self: Table, kind: str, records: Any) -> None:
         real_put_many(self, kind, records)
         if kind == "p":  # the first batch's numbers claimed, its intent not yet written
             raise RuntimeError("boom between two writes")
 
-    monkeypatch.setattr(StateStore, "_put_many", failing_put_many)
+    monkeypatch.setattr(Table, "put_many", failing_put_many)
     with pytest.raises(RuntimeError, match="boom"):
         e.tick()
-    monkeypatch.setattr(StateStore, "_put_many", real_put_many)
+    monkeypatch.setattr(Table, "put_many", real_put_many)
     assert posts(sb) == 0
     assert e.state.batches.count() == 0 and e.state.owners.count() == 0
     assert all(rec["state"] != "queued" for _, rec in e.state.rows.scan())
