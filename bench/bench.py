@@ -263,6 +263,7 @@ def measure_mapping(sizes: Sequence[int], runs: int, big_runs: int, tmp: Path) -
 
 FLOORS: dict[int, dict[str, float]] = {}  # rows -> {"cpu", "wall"} of bench/floor.py
 DRY_RUNS: list[dict[str, Any]] = []  # `sync --once --dry-run` of a CSV, start-up included
+SAVED_FLOORS: set[int] = set()  # floors read back with the ticks of a separate run (--sf-1m)
 
 
 def measure_floor(rows: int, tmp: Path, runs: int = 3) -> dict[str, float]:
@@ -602,8 +603,9 @@ def targets(ticks: Sequence[Tick], rates: Sequence[Rate]) -> Table:
 
     for rows in sorted(FLOORS):
         f = FLOORS[rows]
-        add(f"floor({rows:,}): phonenumbers alone, fresh process", f"{f['cpu']:.2f} s CPU, "
-            f"{f['wall']:.2f} s wall ({rows / f['wall']:,.0f} rows/s)", None)  # fmt: skip
+        origin = " († the --sf-1m run's own)" if rows in SAVED_FLOORS else ""
+        add(f"floor({rows:,}): phonenumbers alone, fresh process{origin}", f"{f['cpu']:.2f} s "
+            f"CPU, {f['wall']:.2f} s wall ({rows / f['wall']:,.0f} rows/s)", None)  # fmt: skip
     big = [r for r in sorted(FLOORS) if r >= 100_000] or sorted(FLOORS)[-1:]
     for rows in big:
         for source in SOURCES:
@@ -801,7 +803,8 @@ def report(
             f"with `bench.py --sf-1m` ({saved['elapsed'] / 60:.1f} minutes, too long for the "
             f"15-minute budget; same machine: {sm['nproc']} CPUs, {sm['cpu']}, Python "
             f"{sm['python']}), read back from `bench/sf-1m.json`. It uses `max_contacts: "
-            f"{MAX_CONTACTS_1M:,}` (100 campaigns instead of 2,000).",
+            f"{MAX_CONTACTS_1M:,}` (100 campaigns instead of 2,000). Its ticks are divided by "
+            "the floor(1,000,000) that run measured (the machine's speed drifts between runs).",
             "",
         ]
     parts += [
@@ -941,12 +944,19 @@ def tick_from(data: dict[str, Any], note: str) -> Tick:
 
 
 def load_saved_1m() -> tuple[list[Tick], dict[str, Any] | None]:
-    """The 1M Salesforce ticks measured by an earlier ``--sf-1m`` run, if any."""
+    """The 1M Salesforce ticks measured by an earlier ``--sf-1m`` run, if any, with the
+    floor(1M) that run measured: their ratios compare figures of one run (the machine's
+    speed drifts between runs by more than the gaps between targets)."""
     if not SAVED_1M.exists():
         return [], None
     saved = json.loads(SAVED_1M.read_text())
     note = f"measured separately on {saved['info']['date']} (`bench.py --sf-1m`)"
-    return [tick_from(t, note) for t in saved["ticks"]], saved["info"]
+    ticks = [tick_from(t, note) for t in saved["ticks"]]
+    for rows, floor in (saved.get("floors") or {}).items():
+        if int(rows) in {t.rows for t in ticks}:
+            FLOORS[int(rows)] = {"cpu": float(floor["cpu"]), "wall": float(floor["wall"])}
+            SAVED_FLOORS.add(int(rows))
+    return ticks, saved["info"]
 
 
 def run_1m(t0: float, tmp: Path) -> list[Tick]:
