@@ -33,15 +33,16 @@ class Poller:
         self._tag: bytes | None = None
 
     def poll(self, s: TickSummary) -> None:
-        # one open campaign's record at a time (each holds every key of its batch)
-        for cid, st in self.state.campaigns.states():
-            crec = self.state.campaigns.get(cid) if st == "open" else None
-            if crec is None:
+        # A campaign's record holds every key of its batch and what the last poll read: it
+        # is decoded only when the campaign's summary changed (one at a time).
+        for cid, (st, sig, launch) in self.state.campaigns.fields("state", "sig", "launch"):
+            if st != "open":
                 continue
             try:
-                self._one(cid, crec, s)
+                self._one(cid, sig, launch == "pending", s)
             except NotFoundError:
-                self._gone(cid, crec)
+                if (crec := self.state.campaigns.get(cid)) is not None:
+                    self._gone(cid, crec)
             except BadAnswerError as exc:
                 s.fail("poll", "revox", f"polling campaign {cid}: {exc}", exc)  # others go on
             except RetryableError as exc:
@@ -49,15 +50,18 @@ class Poller:
                 return
         self.state.commit()
 
-    def _one(self, cid: str, crec: CampaignRecord, s: TickSummary) -> None:
-        if crec.get("launch") == "pending":  # created, launch not acknowledged yet
+    def _one(self, cid: str, last_sig: object, pending: bool, s: TickSummary) -> None:
+        if pending:  # created, launch not acknowledged yet
             self.journal.launcher.launch(cid, s)
-            crec = self.state.campaigns.get(cid) or crec
-            if crec["state"] != "open":
+            launched = self.state.campaigns.get(cid)
+            if launched is None or launched["state"] != "open":
                 return
         camp = self.revox.get_campaign(cid)
         sig = digest({"c": camp.model_dump_json()})
-        if sig == crec["sig"]:
+        if sig == last_sig:
+            return
+        crec = self.state.campaigns.get(cid)
+        if crec is None:
             return
         keys: list[str] = crec["keys"]
         ending = camp.status == "completed" or camp.is_cancelled

@@ -175,6 +175,10 @@ class Kind(Generic[R]):
     def states(self) -> list[tuple[str, str]]:
         return self._store.table.states(self._prefix)
 
+    def fields(self, *names: str) -> list[tuple[str, list[Any]]]:
+        """(key, values of these top-level fields) of every record, records not decoded."""
+        return self._store.table.fields(self._prefix, names)
+
     def count(self) -> int:
         return self._store.table.count(self._prefix)
 
