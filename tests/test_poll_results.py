@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from connector.records import Record
 from connector.sandbox import Sandbox
 from connector.state_file import TABLE
+from connector.state_table import Table
 from tests.conftest import API_KEY, Clock, fr, make_team, open_engine, read_csv
 
 
@@ -78,6 +82,34 @@ def test_digests_kept_in_row_records_by_an_older_state_still_count(tmp_path: Pat
         assert engine.state.outbox.count() == 0
         kept = engine.state.campaigns.get(cid)
         assert kept is not None and len(kept["results"]) == 6 and all(kept["results"])
+    finally:
+        engine.state.close()
+        sb.stop()
+
+
+def test_a_campaign_whose_summary_did_not_change_is_not_decoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_team(tmp_path, [[f"N{i}", fr(i)] for i in range(8)], max_contacts=4)
+    sb = Sandbox(API_KEY, clock=lambda: 0.0)
+    sb.start()
+    engine = open_engine(tmp_path, sb, Clock())
+    read: list[str] = []
+    real_get = Table.get
+
+    def counting_get(self: Table, kind: str, key: str) -> Record | None:
+        if kind == "c":
+            read.append(key)
+        return real_get(self, kind, key)
+
+    try:
+        assert engine.tick().campaigns_created == 2
+        monkeypatch.setattr(Table, "get", counting_get)
+        assert engine.tick().results_written == 0  # nothing moved: two summaries read
+        assert read == []
+        sb.advance(45.0)  # the first calls ended: both summaries changed
+        assert engine.tick().results_written > 0
+        assert sorted(read) == sorted(c for c, _ in engine.state.campaigns.scan())
     finally:
         engine.state.close()
         sb.stop()
