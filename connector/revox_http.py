@@ -35,6 +35,7 @@ from connector.retry import RetryPolicy, retry_after
 T = TypeVar("T")
 # A path joined to the base URL as is: what httpx would neither escape nor split.
 _PLAIN_PATH = re.compile(r"/[A-Za-z0-9/_.~-]*")
+_JSON = {"Content-Type": "application/json"}
 
 
 class NotSentError(TransientError):
@@ -155,7 +156,10 @@ class RevoxHttp:
         self.requests += 1
         try:
             http = self._client
-            resp = http.post(path, json=body) if body is not None else http.post(path)
+            if body is None:
+                resp = http.post(path)
+            else:  # the bytes httpx's json= sends (compact, UTF-8), encoded 15x faster
+                resp = http.post(path, content=orjson.dumps(body), headers=_JSON)
         except httpx.ConnectError as exc:  # nothing was sent
             raise NotSentError(f"Revox POST {path}: cannot connect: {exc}") from exc
         except httpx.TransportError as exc:
