@@ -51,16 +51,17 @@ class Poller:
         self.state.commit()
 
     def _one(self, cid: str, last_sig: object, pending: bool, s: TickSummary) -> None:
+        crec: CampaignRecord | None = None
         if pending:  # created, launch not acknowledged yet
             self.journal.launcher.launch(cid, s)
-            launched = self.state.campaigns.get(cid)
-            if launched is None or launched["state"] != "open":
+            crec = self.state.campaigns.get(cid)
+            if crec is None or crec["state"] != "open":
                 return
         camp = self.revox.get_campaign(cid)
         sig = digest({"c": camp.model_dump_json()})
         if sig == last_sig:
             return
-        crec = self.state.campaigns.get(cid)
+        crec = crec or self.state.campaigns.get(cid)  # read once, even after a launch
         if crec is None:
             return
         keys: list[str] = crec["keys"]

@@ -140,15 +140,7 @@ class Table:
     def states(self, kind: str) -> list[tuple[str, str]]:
         """(key, record's "state") of every record of one kind, in key order, without
         decoding the records (a campaign's record holds every key of its batch)."""
-        st = self._store
-        lo, hi = f"{kind}:", f"{kind};"
-        query = (
-            f"SELECT key, json_extract(value, '$.state') FROM \"{TABLE}\" "
-            "WHERE key >= ? AND key < ? ORDER BY key"
-        )
-        with st._guard("reading"):
-            rows = st._conn.execute(query, (lo, hi)).fetchall()
-        return [(key[len(lo) :], str(state)) for key, state in rows]
+        return [(key, str(state)) for key, (state,) in self.fields(kind, ("state",))]
 
     def fields(self, kind: str, names: tuple[str, ...]) -> list[tuple[str, list[Any]]]:
         """(key, [the record's value of each top-level field, None when absent]) of every
