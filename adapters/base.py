@@ -8,7 +8,7 @@ daemon runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -62,6 +62,10 @@ class Row(NamedTuple):
     problem: str | None = None
 
 
+# The cells of a row the reader said it needs only the key of (``read_rows(settled=...)``):
+# one shared empty mapping, told apart from a row with no cells by identity.
+UNREAD: Mapping[str, str] = MappingProxyType({})
+
 _NO_EXPECT: Mapping[str, str] = MappingProxyType({})
 
 
@@ -113,8 +117,10 @@ class Source(Protocol):
         """The column headers (or field names) as they are in the source, in order."""
         ...
 
-    def read_rows(self) -> Iterator[Row]:
-        """Every data row, streamed. Blank rows may be skipped."""
+    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+        """Every data row, streamed. Blank rows may be skipped. A row whose key is in
+        ``settled`` may come with ``UNREAD`` as its values: the reader needs only its key
+        (a steady tick's rows were all submitted before; their cells are not built)."""
         ...
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:

@@ -13,7 +13,7 @@ import io
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from itertools import chain, islice
 from operator import attrgetter
 from pathlib import Path
@@ -21,7 +21,16 @@ from typing import IO, ClassVar, Literal
 
 from pydantic import Field
 
-from adapters.base import MAX_CELL, Row, RowUpdate, WriteReport, find_column, header_text, norm
+from adapters.base import (
+    MAX_CELL,
+    UNREAD,
+    Row,
+    RowUpdate,
+    WriteReport,
+    find_column,
+    header_text,
+    norm,
+)
 from adapters.csv_rewrite import NOWHERE, Rewrite
 from adapters.plugin import SourceConfigBase, SourceContext
 from connector.errors import ConfigError, RetryableError
@@ -152,8 +161,10 @@ class CsvSource:
         self._headers = header
         return header
 
-    def read_rows(self) -> Iterator[Row]:
-        # a steady tick's read is mostly this loop: per record, one dict and one Row
+    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+        # a steady tick's read is mostly this loop: per record one Row, and one dict of
+        # cells unless the row is settled (its key is all the reader needs)
+        skip: Container[str] = () if settled is None else settled
         records = self._cells()
         header = next(records)
         key_idx = find_column(header, self.key_column)
@@ -171,7 +182,10 @@ class CsvSource:
             if len(cells) < width:  # a short row reads "" for the cells it lacks
                 cells = cells + blank[len(cells) :]
             key = cells[kix].strip() if kix < len(cells) else ""
-            yield Row(key or None, dict(zip(header, cells, strict=False)), line, problem)
+            if key in skip:
+                yield Row(key, UNREAD, line, problem)
+            else:
+                yield Row(key or None, dict(zip(header, cells, strict=False)), line, problem)
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
         report = WriteReport()

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, ClassVar, TypeVar
 
 from gspread.http_client import ParamsType
 
-from adapters.base import Row, RowUpdate, WriteReport, norm
+from adapters.base import UNREAD, Row, RowUpdate, WriteReport, norm
 from adapters.plugin import SourceConfigBase, SourceContext
 from adapters.sheets_cells import (
     GoogleSheetsSourceConfig,
@@ -107,8 +107,10 @@ class GoogleSheetsSource:
             self._header = self._parse_header(rows[0])
         return self._header.names
 
-    def read_rows(self) -> Iterator[Row]:
-        """Every non-blank row under the header; one ``values.get`` per call."""
+    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+        """Every non-blank row under the header; one ``values.get`` per call. A settled
+        row's cells are not built (``UNREAD``)."""
+        skip: Container[str] = () if settled is None else settled
         data = self._with_metadata(lambda meta: self._client.values_get(a1(meta), _READ_PARAMS))
         grid: list[list[Any]] = data.get("values") or []
         del data  # the grid alone: each row of it is let go once read (memory)
@@ -139,6 +141,9 @@ class GoogleSheetsSource:
             if len(cells) <= width:
                 cells += pad[len(cells) :]
             key = cells[key_at - 1].strip() if key_at is not None else ""
+            if key in skip:
+                yield Row(key, UNREAD, line)
+                continue
             values = dict(zip(names, cells if pick is None else pick(cells), strict=False))
             yield Row(key or None, values, line)
 

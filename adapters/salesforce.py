@@ -14,12 +14,12 @@ import difflib
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from adapters.base import CallLog, Row, RowUpdate, WriteReport
+from adapters.base import UNREAD, CallLog, Row, RowUpdate, WriteReport
 from adapters.plugin import SourceConfigBase, SourceContext
 from adapters.salesforce_client import (
     ApiGuard,
@@ -221,8 +221,10 @@ class SalesforceSource:
         except (KeyError, ValueError) as exc:
             raise ConfigError(f"Salesforce list view {wanted!r} has no usable query") from exc
 
-    def read_rows(self) -> Iterator[Row]:
-        """Stream every record of the list view (or WHERE clause) as a Row keyed by Id."""
+    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+        """Stream every record of the list view (or WHERE clause) as a Row keyed by Id; a
+        settled record's fields are not converted (``UNREAD``)."""
+        skip: Container[str] = () if settled is None else settled
         self._fields()
         soql = self._soql()
         dotted = [f for f in self.fields if "." in f]
@@ -233,6 +235,10 @@ class SalesforceSource:
         count = 0
         try:
             for record in self._client().query_all_iter(soql, headers=QUERY_OPTIONS):
+                count += 1
+                if (key := str(record["Id"])) in skip:
+                    yield Row(key=key, values=UNREAD, line=0)
+                    continue
                 names = tuple(record)
                 plan = plans.get(names)
                 if plan is None:
@@ -251,8 +257,7 @@ class SalesforceSource:
                             values[alias] = text
                 for path in dotted:
                     values[path] = lookup(record, path)
-                count += 1
-                yield Row(key=str(record["Id"]), values=values, line=0)
+                yield Row(key=key, values=values, line=0)
         except SalesforceRequestError as exc:
             if exc.code in {"INVALID_FIELD", "MALFORMED_QUERY", "INVALID_TYPE"}:
                 raise ConfigError(f"{exc} (check source.where / the list view)") from exc

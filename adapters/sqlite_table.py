@@ -15,14 +15,23 @@ an exclusive lock between two ticks.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from adapters.base import MAX_CELL, Row, RowUpdate, WriteReport, find_column, header_text, norm
+from adapters.base import (
+    MAX_CELL,
+    UNREAD,
+    Row,
+    RowUpdate,
+    WriteReport,
+    find_column,
+    header_text,
+    norm,
+)
 from adapters.plugin import SourceConfigBase, SourceContext
 from connector.errors import ConfigError, RetryableError
 
@@ -132,13 +141,19 @@ class SqliteSource:
         with closing(self._connect()) as conn:
             return self._columns(conn)
 
-    def read_rows(self) -> Iterator[Row]:
+    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+        skip: Container[str] = () if settled is None else settled
         with closing(self._connect()) as conn:
             header = self._columns(conn)
             key_idx = find_column(header, self._config.key_column)
             try:
                 cursor = conn.execute(f"SELECT * FROM {self._table} ORDER BY rowid")
                 for line, record in enumerate(cursor, start=2):
+                    cell = record[key_idx] if key_idx is not None else None
+                    key = "" if isinstance(cell, bytes) else _text(cell).strip()
+                    if key and key in skip:
+                        yield Row(key=key, values=UNREAD, line=line)
+                        continue
                     yield self._row(header, record, key_idx, line, self._watched)
             except sqlite3.Error as exc:
                 raise self._error(exc, "read the rows") from exc

@@ -15,7 +15,7 @@ from typing import Literal, NamedTuple
 
 import phonenumbers
 
-from adapters.base import Row
+from adapters.base import UNREAD, Row
 from connector.dnc import DncStore
 from connector.mapping import (
     DO_NOT_CALL,
@@ -30,7 +30,7 @@ from connector.mapping import (
     ResolvedMapping,
     map_row,
 )
-from connector.records import PhoneRecord, RowRecord
+from connector.records import PhoneRecord, RowRecord, RowState
 from connector.settled import SETTLED_STATES
 from connector.state import StateStore
 
@@ -92,16 +92,19 @@ def classify(
     expired: Callable[[PhoneRecord], bool] | None = None,
     *,
     unique_keys: bool = False,
+    settled: dict[str, RowState] | None = None,
 ) -> Iterator[Classified]:
     """Map every row and check it against the team's state, the account's do-not-call list
     and the rows before it. ``expired``: whether a number's owner (p:) is too old to count
     as a duplicate any more (contacts.dedupe). ``unique_keys``: the source's keys cannot
     repeat (Salesforce record Ids), so the keys seen are not kept (a million of them are
-    about 90 MB)."""
+    about 90 MB). ``settled``: the settled rows the source was given (``read_rows``), so
+    that a row read without its cells (``UNREAD``) is one this classification settles."""
     seen_keys: set[str] | None = None if unique_keys else set()
     seen_phones: dict[str, int] = {}
     fingerprint = fingerprinter(rm)
-    settled = state.settled_rows()  # key -> state; only the other rows' records are read
+    if settled is None:  # key -> state; only the other rows' records are read
+        settled = state.settled_rows()
     it = iter(rows)
     while chunk := list(islice(it, CHUNK)):
         records = state.rows.get_many([k for r in chunk if (k := r.key) and k not in settled])
@@ -127,6 +130,8 @@ def classify(
                 if (settled_as := settled.get(key)) is not None:
                     # only its state was read: control.look reads the rest when needed
                     verdict = Classified(row, "submitted", record={"state": settled_as})
+                elif row.values is UNREAD:  # settled when read: its cells are not here
+                    verdict = Classified(row, "submitted", record=known.get(key, ("", None))[1])
                 else:
                     st, rec = known.get(key, ("", None))
                     if st in SETTLED_STATES:

@@ -81,11 +81,14 @@ class Engine:
         """Report rows read and contacts sent to ``hook`` (None: quiet, the default)."""
         self.progress = self.journal.progress = hook
 
-    def classified(self) -> Iterator[Classified]:
-        """Every row with what a tick would do with it (also used by `preview`)."""
+    def classified(self, *, settled_unread: bool = False) -> Iterator[Classified]:
+        """Every row with what a tick would do with it (also used by `preview`).
+        ``settled_unread``: the settled rows' cells are not read (a tick that needs
+        nothing of them but their key)."""
+        settled = self.state.settled_rows() if settled_unread else None
         # The read starts first: a source that reads its header row with the rows (Google
         # Sheets) then answers headers() from that read, not with a request of its own.
-        rows = iter(self.source.read_rows())
+        rows = iter(self.source.read_rows(settled))
         first = next(rows, None)
         self.headers = self.source.headers()
         rm = resolve(self.m, self.headers, self.source.describe(), self.loaded.locate)
@@ -94,7 +97,10 @@ class Engine:
         if first is not None:
             rows = chain([first], rows)
         unique = bool(getattr(self.source, "unique_keys", False))
-        return classify(rm, rows, self.state, self.journal.dnc, self._expired, unique_keys=unique)
+        return classify(
+            rm, rows, self.state, self.journal.dnc, self._expired,
+            unique_keys=unique, settled=settled,
+        )  # fmt: skip
 
     def _expired(self, owner: PhoneRecord) -> bool:
         """contacts.dedupe: a number submitted longer ago than `within` is free again."""
@@ -191,13 +197,14 @@ class Engine:
         fresh = fresh_state(self.state)
         early = not fresh and not dry_run
         size = self.m.campaign.max_contacts
-        classified = self.classified()  # reads the headers: Orphans needs them
+        # reads the headers (Orphans needs them); a settled row needs nothing here unless
+        # a control column or callbacks may act on it
+        classified = self.classified(settled_unread=not self.control.active)
         self.control.begin(self.headers)
         key_column_present(self.m, self.source, self.state, self.headers)
         orphans = Orphans(self.m, self.source, self.headers, fresh)
         rejected: list[Rejected] = []
         progress = self.progress
-        # a settled row needs nothing here unless a control column or callbacks may act on it
         look = self.control.look if self.control.active else None
         read = 0
         for c in classified:

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import pytest
 
-from adapters.base import Row, RowUpdate, Source
+from adapters.base import UNREAD, Row, RowUpdate, Source
 
 HEADER = ["Name", "Phone", "Notes", "Revox ID"]
 ROWS = [
@@ -98,6 +98,21 @@ class SourceContract:
             assert headers == HEADER
             assert list(keys.values()) == ["k1", "k2", None, "k4"]
             assert rows[2].line == 4  # header is line 1
+
+    def test_settled_rows_come_without_their_cells(self, harness: Harness) -> None:
+        """A steady tick needs only a settled row's key: its cells are not built (UNREAD);
+        every other row, keyless ones included, comes whole and in the same order."""
+        src = harness.make(HEADER, ROWS)
+        whole = list(src.read_rows())
+        keys = _keys(whole, harness)
+        settled = {str(keys["Ann"]), str(keys["Dee"]), "not-a-key-of-this-source"}
+        rows = list(src.read_rows(settled))
+        assert [r.key for r in rows] == [r.key for r in whole]
+        assert [r.line for r in rows] == [r.line for r in whole]
+        assert rows[0].values is UNREAD and rows[3].values is UNREAD
+        assert rows[1] == whole[1] and rows[2] == whole[2]
+        assert rows[1].values[harness.field("Notes")] == 'say "hi"'
+        assert list(src.read_rows(set())) == whole == list(src.read_rows(None))
 
     def test_write_by_key_leaves_the_rest(self, harness: Harness) -> None:
         src = harness.make(HEADER, ROWS)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import RowUpdate, WriteReport
+from adapters.base import UNREAD, Row, RowUpdate, WriteReport
 from adapters.csv_file import CsvSource
+from connector.classify import classify
 from connector.engine import Engine
 from connector.errors import RetryableError
 from connector.journal import NAME_CAP, parse_marker, team_tag
@@ -224,8 +225,8 @@ class FlakySource:
     def headers(self) -> list[str]:
         return self.inner.headers()
 
-    def read_rows(self):  # type: ignore[no-untyped-def]
-        return self.inner.read_rows()
+    def read_rows(self, settled=None):  # type: ignore[no-untyped-def]
+        return self.inner.read_rows(settled)
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
         if self.down:
@@ -372,3 +373,48 @@ def test_unchanged_rejected_row_is_not_parsed_again(
     s = t.engine.tick()
     assert s.submitted == 1
     assert_each_phone_once(sandbox)
+
+
+@pytest.mark.parametrize("control", [False, True])
+def test_a_steady_read_skips_the_cells_of_settled_rows(  # type: ignore[no-untyped-def]
+    team_factory, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, control: bool
+) -> None:
+    """A settled row needs only its key in a tick: the source is asked not to build its
+    cells (UNREAD). A row added since comes whole and is submitted. With a control column
+    the settled rows come whole: a "stop" typed into one must be seen."""
+    extra = "control: {column: Action, stop: [stop]}\n" if control else ""
+    t = team_factory([["A", FR[0]], ["B", FR[1]]], extra=extra)
+    t.engine.tick()
+    real = t.engine.source.read_rows
+    seen: list[Row] = []
+
+    def spy(settled=None):  # type: ignore[no-untyped-def]
+        for row in real(settled):
+            seen.append(row)
+            yield row
+
+    monkeypatch.setattr(t.engine.source, "read_rows", spy)
+    rows = t.csv
+    header = list(rows[0].keys())
+    added = {h: "" for h in header} | {"Name": "C", "Phone": FR[2]}
+    write_csv(t.dir / "leads.csv", header, [list(r.values()) for r in [*rows, added]])
+    s = t.engine.tick()
+    assert (s.submitted, s.rejected) == (1, 0)
+    assert [r.values is UNREAD for r in seen] == [not control, not control, False]
+    assert seen[2].values["Name"] == "C"
+    assert_each_phone_once(sandbox)
+
+
+def test_a_row_read_without_its_cells_is_never_rejected(team_factory) -> None:  # type: ignore[no-untyped-def]
+    """A row that came UNREAD (settled when the source read it) is left alone by the
+    tick even if the state no longer has it: it is never mapped from cells it was not
+    given (no cells read as a blank row, a missing phone as a rejection)."""
+    t = team_factory([["A", FR[0]], ["B", FR[1]]])
+    t.engine.tick()
+    a, b = (r["Revox ID"] for r in t.csv)
+    t.state.rows.delete(b)  # as if the record went between the read and its check
+    rows = [Row(a, UNREAD, 2), Row(b, UNREAD, 3), Row("new", {"Name": "C"}, 4)]
+    out = list(classify(t.engine.resolved, rows, t.state, settled={}))
+    assert [c.status for c in out] == ["submitted", "submitted", "rejected"]
+    assert out[0].record is not None and out[0].record["state"] == "submitted"
+    assert out[1].record is None

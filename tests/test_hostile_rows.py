@@ -8,7 +8,7 @@ Known bugs are `xfail(strict=True)` with the cause in the reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -384,8 +384,8 @@ class Meddling:
     def headers(self) -> list[str]:
         return self.inner.headers()
 
-    def read_rows(self) -> Iterator[Row]:
-        return self.inner.read_rows()
+    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+        return self.inner.read_rows(settled)
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
         if self.edit is not None:

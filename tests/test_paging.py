@@ -4,7 +4,7 @@ and every later page in the outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -37,8 +37,8 @@ class PagedSource:
     def headers(self) -> list[str]:
         return self.inner.headers()
 
-    def read_rows(self) -> Iterator[Row]:
-        return self.inner.read_rows()
+    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+        return self.inner.read_rows(settled)
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
         self.calls.append(len(updates))
@@ -100,8 +100,8 @@ class WatchedRead:
     def headers(self) -> list[str]:
         return self.inner.headers()
 
-    def read_rows(self) -> Iterator[Row]:
-        for row in self.inner.read_rows():
+    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+        for row in self.inner.read_rows(settled):
             self.posts_seen.append(_posts(self.sandbox))
             yield row
 

@@ -350,6 +350,23 @@ def test_where_clause_and_value_text(emu: SalesforceEmulator) -> None:
     assert "attributes" not in a.values
 
 
+def test_query_answers_orjson_refuses_are_read_by_the_library(emu: SalesforceEmulator) -> None:
+    """Query pages are decoded with orjson; an answer it refuses (NaN here) is decoded as
+    simple-salesforce would, not lost or turned into an error. The largest number a
+    Salesforce field holds (18 digits) reads exactly either way."""
+    emu.add_records("Lead", [{"LastName": "A", "Company": "C", "Phone": "+33612345678"}])
+    src = source(emu, fields=["Phone", "NumberOfEmployees"])
+    (row,) = src.read_rows()
+    record = {"attributes": {"type": "Lead"}, "Id": row.key, "Phone": "+33612345678"}
+    for odd, text in (("NaN", "nan"), ("999999999999999999", "999999999999999999")):
+        body = json.dumps({"totalSize": 1, "done": True, "records": [record]})
+        body = body.replace('"Phone"', f'"NumberOfEmployees": {odd}, "Phone"')
+        emu.add_fault("GET", r"/query", "status", status=200, body=body, times=1)
+        (again,) = src.read_rows()
+        assert again.key == row.key and again.values["NumberOfEmployees"] == text
+        assert again.values["Phone"] == row.values["Phone"]
+
+
 def test_paging_across_pages_is_streamed(emu: SalesforceEmulator) -> None:
     emu.max_batch_size = 4
     ids = _leads(emu, 10)

@@ -15,7 +15,7 @@ import re
 import tempfile
 import textwrap
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +103,8 @@ class Refusing:
     def headers(self) -> list[str]:
         return self.inner.headers()
 
-    def read_rows(self) -> Iterator[Row]:
-        return self.inner.read_rows()
+    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+        return self.inner.read_rows(settled)
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
         self.calls.append(list(updates))
