@@ -17,21 +17,21 @@ from datetime import UTC, datetime
 from itertools import chain
 
 from adapters.base import CallLogger, Source
-from connector.callbacks import ResultHook, elsewhere
+from connector.callbacks import ResultHook
 from connector.classify import DUPLICATE_KEY, Classified, classify
 from connector.config import LoadedMapping
 from connector.control import RowControl
 from connector.dnc import DncStore
-from connector.errors import RetryableError
 from connector.journal import Journal
 from connector.keys import Keyless, Rejected, assign_keys, fresh_keys, store_rejections
-from connector.mapping import DO_NOT_CALL, Contact, Rejection, ResolvedMapping, resolve
+from connector.mapping import Contact, ResolvedMapping, resolve
 from connector.orphans import Orphans, fresh_state, key_column_present
 from connector.outbox import Outbox
 from connector.poller import Poller
 from connector.progress import EVERY, ProgressHook
 from connector.records import PhoneRecord, RowRecord
 from connector.revox import Generation, RevoxClient
+from connector.screen import screen
 from connector.spill import Spill
 from connector.state import StateStore
 from connector.summary import TickSummary
@@ -260,36 +260,13 @@ class Engine:
         return Keyless(c.row.line, phone, c.cells, c.contact, c.rejection)
 
     def _screen(self, news: list[Contact], s: TickSummary) -> list[Contact]:
-        """Drop the numbers Revox's phone history marks do-not-contact (current API)."""
-        try:
-            stopped = self.journal.launcher.opt_outs([c.to_phone_number for c in news])
-        except RetryableError as exc:
-            msg = f"reading the phone history before submitting: {exc} (sent next tick)"
-            s.fail("phone_history", "revox", msg, exc)
-            self._sending = False  # the later batches of this read wait as well
+        """Drop the numbers that must not be called (screen.py); none are sent when the
+        phone history could not be read, nor are the later batches of this read."""
+        kept = screen(self.m, self.journal, self.state, self.clock, news, s)
+        if kept is None:
+            self._sending = False
             return []
-        others = elsewhere(self.m, self.journal.launcher.history, news, self.clock())
-        if not stopped and not others:
-            return news
-        rejections: list[tuple[str, Rejection]] = []
-        for c in news:
-            if c.key in others:
-                rejections.append((c.key, others[c.key]))
-            elif c.to_phone_number in stopped:
-                msg = (
-                    f"{c.to_phone_number} asked not to be called again (Revox's phone history "
-                    "marks it do-not-contact); it is never submitted."
-                )
-                rej = Rejection(c.key, c.line, c.phone_input, DO_NOT_CALL, msg, c.to_phone_number)
-                rejections.append((c.key, rej))
-        s.rejected += len(rejections)
-        known = self.state.rows.get_many(k for k, _ in rejections)
-        writes = store_rejections(
-            self.state, self.m.write_back, [(k, r, known.get(k), None) for k, r in rejections]
-        )
-        self.state.queue_writes(writes)
-        self.state.commit()
-        return [c for c in news if c.to_phone_number not in stopped and c.key not in others]
+        return kept
 
     def _refused_before(self, rec: RowRecord | None, c: Contact) -> bool:
         """A row whose batch Revox refused is retried only once it or the campaign changed."""
