@@ -172,6 +172,9 @@ class CsvSource:
         width = len(header)
         blank = [""] * width
         for line, cells in enumerate(records, start=2):
+            if skip and kix < len(cells) and (settled_key := cells[kix].strip()) in skip:
+                yield Row(settled_key, UNREAD, line)  # not blank: its key is enough
+                continue
             text = "".join(cells)
             problem = None
             if not text or text.isspace() or len(text) > MAX_CELL:  # rare: one test for both
@@ -182,10 +185,7 @@ class CsvSource:
             if len(cells) < width:  # a short row reads "" for the cells it lacks
                 cells = cells + blank[len(cells) :]
             key = cells[kix].strip() if kix < len(cells) else ""
-            if key in skip:
-                yield Row(key, UNREAD, line, problem)
-            else:
-                yield Row(key or None, dict(zip(header, cells, strict=False)), line, problem)
+            yield Row(key or None, dict(zip(header, cells, strict=False)), line, problem)
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
         report = WriteReport()

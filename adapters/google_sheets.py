@@ -131,6 +131,11 @@ class GoogleSheetsSource:
         while grid:
             cells = grid.pop()
             line += 1
+            if skip and key_at is not None and len(cells) >= key_at:
+                cell = cells[key_at - 1]  # a settled row is not blank: its key is enough
+                if type(cell) is str and (settled_key := cell.strip()) in skip:
+                    yield Row(settled_key, UNREAD, line)
+                    continue
             try:
                 joined = "".join(cells)
             except TypeError:  # numbers, booleans
@@ -141,9 +146,6 @@ class GoogleSheetsSource:
             if len(cells) <= width:
                 cells += pad[len(cells) :]
             key = cells[key_at - 1].strip() if key_at is not None else ""
-            if key in skip:
-                yield Row(key, UNREAD, line)
-                continue
             values = dict(zip(names, cells if pick is None else pick(cells), strict=False))
             yield Row(key or None, values, line)
 

@@ -15,7 +15,7 @@ import vcr
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from adapters.base import Row, RowUpdate, Source
+from adapters.base import UNREAD, Row, RowUpdate, Source
 from adapters.google_sheets import GoogleSheetsSource, GoogleSheetsSourceConfig, cell_text
 from connector.errors import AuthError, ConfigError, TransientError
 from emulators.sheets import DateCell, Formula, SheetsEmulator
@@ -186,6 +186,26 @@ def test_reads_phones_stored_as_numbers_and_scientific(source: Factory) -> None:
             6,
         ),
     ]
+
+
+def test_settled_rows_with_number_cells_come_unread(source: Factory) -> None:
+    """A settled row is known by its key cell alone, whatever its other cells hold (a
+    phone stored as a number); the rows around it are read as before, in order."""
+    rows = [
+        ["Name", "Phone", "Revox ID"],
+        ["Ann", 33612345678, "k1"],
+        ["Bob", 33612345679, " k2 "],
+        [],
+        ["Cy", 33612345670, 7],  # a number typed into the key column: never settled
+    ]
+    src = source(rows)
+    whole = list(src.read_rows())
+    got = list(src.read_rows({"k1", "k2", "7"}))
+    assert [(r.key, r.line) for r in got] == [(r.key, r.line) for r in whole]
+    assert got[0].values is UNREAD and got[1].values is UNREAD
+    assert (
+        got[2] == whole[2] == Row("7", {"Name": "Cy", "Phone": "33612345670", "Revox ID": "7"}, 5)
+    )
 
 
 def test_rows_have_no_key_until_the_key_column_exists(source: Factory) -> None:
