@@ -117,7 +117,7 @@ class Source(Protocol):
         """The column headers (or field names) as they are in the source, in order."""
         ...
 
-    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+    def read_rows(self, settled: Container[str] = ()) -> Iterator[Row]:
         """Every data row, streamed. Blank rows may be skipped. A row whose key is in
         ``settled`` may come with ``UNREAD`` as its values: the reader needs only its key
         (a steady tick's rows were all submitted before; their cells are not built)."""

@@ -161,10 +161,9 @@ class CsvSource:
         self._headers = header
         return header
 
-    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+    def read_rows(self, settled: Container[str] = ()) -> Iterator[Row]:
         # a steady tick's read is mostly this loop: per record one Row, and one dict of
         # cells unless the row is settled (its key is all the reader needs)
-        skip: Container[str] = () if settled is None else settled
         records = self._cells()
         header = next(records)
         key_idx = find_column(header, self.key_column)
@@ -172,7 +171,7 @@ class CsvSource:
         width = len(header)
         blank = [""] * width
         for line, cells in enumerate(records, start=2):
-            if skip and kix < len(cells) and (settled_key := cells[kix].strip()) in skip:
+            if settled and kix < len(cells) and (settled_key := cells[kix].strip()) in settled:
                 yield Row(settled_key, UNREAD, line)  # not blank: its key is enough
                 continue
             text = "".join(cells)

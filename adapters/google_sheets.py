@@ -107,10 +107,9 @@ class GoogleSheetsSource:
             self._header = self._parse_header(rows[0])
         return self._header.names
 
-    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+    def read_rows(self, settled: Container[str] = ()) -> Iterator[Row]:
         """Every non-blank row under the header; one ``values.get`` per call. A settled
         row's cells are not built (``UNREAD``)."""
-        skip: Container[str] = () if settled is None else settled
         data = self._with_metadata(lambda meta: self._client.values_get(a1(meta), _READ_PARAMS))
         grid: list[list[Any]] = data.get("values") or []
         del data  # the grid alone: each row of it is let go once read (memory)
@@ -131,9 +130,9 @@ class GoogleSheetsSource:
         while grid:
             cells = grid.pop()
             line += 1
-            if skip and key_at is not None and len(cells) >= key_at:
+            if settled and key_at is not None and len(cells) >= key_at:
                 cell = cells[key_at - 1]  # a settled row is not blank: its key is enough
-                if type(cell) is str and (settled_key := cell.strip()) in skip:
+                if type(cell) is str and (settled_key := cell.strip()) in settled:
                     yield Row(settled_key, UNREAD, line)
                     continue
             try:

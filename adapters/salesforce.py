@@ -221,10 +221,9 @@ class SalesforceSource:
         except (KeyError, ValueError) as exc:
             raise ConfigError(f"Salesforce list view {wanted!r} has no usable query") from exc
 
-    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+    def read_rows(self, settled: Container[str] = ()) -> Iterator[Row]:
         """Stream every record of the list view (or WHERE clause) as a Row keyed by Id; a
         settled record's fields are not converted (``UNREAD``)."""
-        skip: Container[str] = () if settled is None else settled
         self._fields()
         soql = self._soql()
         dotted = [f for f in self.fields if "." in f]
@@ -236,7 +235,7 @@ class SalesforceSource:
         try:
             for record in self._client().query_all_iter(soql, headers=QUERY_OPTIONS):
                 count += 1
-                if (key := str(record["Id"])) in skip:
+                if (key := str(record["Id"])) in settled:
                     yield Row(key=key, values=UNREAD, line=0)
                     continue
                 names = tuple(record)

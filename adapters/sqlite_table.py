@@ -141,19 +141,19 @@ class SqliteSource:
         with closing(self._connect()) as conn:
             return self._columns(conn)
 
-    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
-        skip: Container[str] = () if settled is None else settled
+    def read_rows(self, settled: Container[str] = ()) -> Iterator[Row]:
         with closing(self._connect()) as conn:
             header = self._columns(conn)
             key_idx = find_column(header, self._config.key_column)
             try:
                 cursor = conn.execute(f"SELECT * FROM {self._table} ORDER BY rowid")
                 for line, record in enumerate(cursor, start=2):
-                    cell = record[key_idx] if key_idx is not None else None
-                    key = "" if isinstance(cell, bytes) else _text(cell).strip()
-                    if key and key in skip:
-                        yield Row(key=key, values=UNREAD, line=line)
-                        continue
+                    if settled and key_idx is not None:
+                        cell = record[key_idx]
+                        key = "" if isinstance(cell, bytes) else _text(cell).strip()
+                        if key and key in settled:
+                            yield Row(key=key, values=UNREAD, line=line)
+                            continue
                     yield self._row(header, record, key_idx, line, self._watched)
             except sqlite3.Error as exc:
                 raise self._error(exc, "read the rows") from exc

@@ -85,10 +85,10 @@ class Engine:
         """Every row with what a tick would do with it (also used by `preview`).
         ``settled_unread``: the settled rows' cells are not read (a tick that needs
         nothing of them but their key)."""
-        settled = self.state.settled_rows() if settled_unread else None
+        settled = self.state.settled_rows()  # the same map for the source and classify
         # The read starts first: a source that reads its header row with the rows (Google
         # Sheets) then answers headers() from that read, not with a request of its own.
-        rows = iter(self.source.read_rows(settled))
+        rows = iter(self.source.read_rows(settled if settled_unread else ()))
         first = next(rows, None)
         self.headers = self.source.headers()
         rm = resolve(self.m, self.headers, self.source.describe(), self.loaded.locate)

@@ -112,7 +112,7 @@ class SourceContract:
         assert rows[0].values is UNREAD and rows[3].values is UNREAD
         assert rows[1] == whole[1] and rows[2] == whole[2]
         assert rows[1].values[harness.field("Notes")] == 'say "hi"'
-        assert list(src.read_rows(set())) == whole == list(src.read_rows(None))
+        assert list(src.read_rows(set())) == whole == list(src.read_rows(()))
 
     def test_write_by_key_leaves_the_rest(self, harness: Harness) -> None:
         src = harness.make(HEADER, ROWS)

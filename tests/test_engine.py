@@ -225,7 +225,7 @@ class FlakySource:
     def headers(self) -> list[str]:
         return self.inner.headers()
 
-    def read_rows(self, settled=None):  # type: ignore[no-untyped-def]
+    def read_rows(self, settled=()):  # type: ignore[no-untyped-def]
         return self.inner.read_rows(settled)
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
@@ -388,7 +388,7 @@ def test_a_steady_read_skips_the_cells_of_settled_rows(  # type: ignore[no-untyp
     real = t.engine.source.read_rows
     seen: list[Row] = []
 
-    def spy(settled=None):  # type: ignore[no-untyped-def]
+    def spy(settled=()):  # type: ignore[no-untyped-def]
         for row in real(settled):
             seen.append(row)
             yield row

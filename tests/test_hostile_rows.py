@@ -384,7 +384,7 @@ class Meddling:
     def headers(self) -> list[str]:
         return self.inner.headers()
 
-    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+    def read_rows(self, settled: Container[str] = ()) -> Iterator[Row]:
         return self.inner.read_rows(settled)
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:

@@ -37,7 +37,7 @@ class PagedSource:
     def headers(self) -> list[str]:
         return self.inner.headers()
 
-    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+    def read_rows(self, settled: Container[str] = ()) -> Iterator[Row]:
         return self.inner.read_rows(settled)
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteReport:
@@ -100,7 +100,7 @@ class WatchedRead:
     def headers(self) -> list[str]:
         return self.inner.headers()
 
-    def read_rows(self, settled: Container[str] | None = None) -> Iterator[Row]:
+    def read_rows(self, settled: Container[str] = ()) -> Iterator[Row]:
         for row in self.inner.read_rows(settled):
             self.posts_seen.append(_posts(self.sandbox))
             yield row
